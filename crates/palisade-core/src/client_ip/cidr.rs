@@ -1,0 +1,187 @@
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), or a single address.
+///
+/// ```
+/// use palisade_core::Cidr;
+///
+/// let net: Cidr = "10.0.0.0/8".parse().unwrap();
+/// assert!(net.contains("10.1.2.3".parse().unwrap()));
+/// assert!(!net.contains("11.0.0.1".parse().unwrap()));
+/// assert!("10.0.0.1/33".parse::<Cidr>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    repr: Repr,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Repr {
+    V4 { network: u32, mask: u32, prefix: u8 },
+    V6 { network: u128, mask: u128, prefix: u8 },
+}
+
+/// A trusted-proxy entry that is not an address or a CIDR network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidCidr {
+    input: String,
+}
+
+impl fmt::Display for InvalidCidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not an IP address or a CIDR network such as 10.0.0.0/8 or 2001:db8::/32",
+            self.input
+        )
+    }
+}
+
+impl std::error::Error for InvalidCidr {}
+
+impl Cidr {
+    /// The network of `addr` with `prefix` leading bits, or `None` if `prefix` is longer than
+    /// the address. Host bits of `addr` are cleared.
+    pub fn new(addr: IpAddr, prefix: u8) -> Option<Self> {
+        let repr = match addr.to_canonical() {
+            IpAddr::V4(v4) => {
+                if prefix > 32 {
+                    return None;
+                }
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                Repr::V4 {
+                    network: u32::from(v4) & mask,
+                    mask,
+                    prefix,
+                }
+            }
+            IpAddr::V6(v6) => {
+                if prefix > 128 {
+                    return None;
+                }
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                Repr::V6 {
+                    network: u128::from(v6) & mask,
+                    mask,
+                    prefix,
+                }
+            }
+        };
+        Some(Self { repr })
+    }
+
+    /// Whether `addr` is in this network. IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) match
+    /// IPv4 networks.
+    #[inline]
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        match (self.repr, addr.to_canonical()) {
+            (Repr::V4 { network, mask, .. }, IpAddr::V4(a)) => u32::from(a) & mask == network,
+            (Repr::V6 { network, mask, .. }, IpAddr::V6(a)) => u128::from(a) & mask == network,
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = InvalidCidr;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidCidr {
+            input: s.chars().take(64).collect(),
+        };
+        let trimmed = s.trim();
+        let (addr, prefix) = match trimmed.split_once('/') {
+            Some((addr, prefix)) => {
+                if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(invalid());
+                }
+                let addr: IpAddr = addr.parse().map_err(|_| invalid())?;
+                (addr, prefix.parse::<u8>().map_err(|_| invalid())?)
+            }
+            None => {
+                let addr: IpAddr = trimmed.parse().map_err(|_| invalid())?;
+                let prefix = if addr.to_canonical().is_ipv4() { 32 } else { 128 };
+                (addr, prefix)
+            }
+        };
+        // `::ffff:10.0.0.0/104` is the IPv4 network 10.0.0.0/8.
+        let prefix = match addr {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+                prefix.checked_sub(96).ok_or_else(invalid)?
+            }
+            _ => prefix,
+        };
+        Self::new(addr, prefix).ok_or_else(invalid)
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.repr {
+            Repr::V4 {
+                network, prefix, ..
+            } => write!(f, "{}/{prefix}", std::net::Ipv4Addr::from(network)),
+            Repr::V6 {
+                network, prefix, ..
+            } => write!(f, "{}/{prefix}", std::net::Ipv6Addr::from(network)),
+        }
+    }
+}
+
+impl fmt::Debug for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cidr({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_contains_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("10.0.0.0/8", "10.255.0.1", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("10.1.2.3/8", "10.9.9.9", true),
+            ("192.168.1.7", "192.168.1.7", true),
+            ("192.168.1.7", "192.168.1.8", false),
+            ("0.0.0.0/0", "203.0.113.9", true),
+            ("0.0.0.0/0", "2001:db8::1", false),
+            ("2001:db8::/32", "2001:db8:ffff::1", true),
+            ("2001:db8::/32", "2001:db9::1", false),
+            ("::/0", "::1", true),
+            ("::1", "::1", true),
+            ("10.0.0.0/8", "::ffff:10.0.0.1", true),
+            ("::ffff:10.0.0.0/104", "10.3.4.5", true),
+            (" 10.0.0.0/8 ", "10.0.0.1", true),
+        ];
+        for (cidr, addr, expected) in cases {
+            let net: Cidr = cidr.parse().unwrap_or_else(|e| panic!("{cidr}: {e}"));
+            let addr: IpAddr = addr.parse().unwrap();
+            assert_eq!(net.contains(addr), *expected, "{cidr} contains {addr}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_networks() {
+        for bad in [
+            "", "/", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/+8", "10.0.0.0/08x",
+            "10.0.0.0/1000", "example.com", "::ffff:10.0.0.0/95", "10.0.0.0/8/8",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn display_shows_the_network() {
+        assert_eq!("10.1.2.3/8".parse::<Cidr>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "2001:db8::1/32".parse::<Cidr>().unwrap().to_string(),
+            "2001:db8::/32"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The client address, resolved from the peer and, through trusted proxies only, from
+//! forwarding headers.
+
+mod cidr;
+mod node;
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use http::header::{FORWARDED, HeaderName};
+
+pub use cidr::{Cidr, InvalidCidr};
+use node::{Hop, forwarded_hops, parse_node};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The address of the client that sent a request, as resolved by [`TrustedProxies::resolve`].
+///
+/// IPv4-mapped IPv6 addresses are reported as IPv4, so one client has one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// The address.
+    pub fn ip(self) -> IpAddr {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which header the trusted proxies write the forwarding chain into.
+///
+/// Choose the one your proxies set. Reading both would let a client send the one your proxies
+/// do not touch and pick its own address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, most cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239; Envoy and some CDNs).
+    Forwarded,
+}
+
+/// The proxies whose forwarding headers are believed, and the header they write.
+///
+/// [`resolve`](Self::resolve) starts from the connection's peer address. While the address in
+/// hand belongs to a trusted proxy, it takes the next hop from the forwarding header, walking
+/// right to left; it stops at the first address that is not a trusted proxy, and that is the
+/// client. So a client can write anything into the header: the walk never reaches its text
+/// before it reaches the address the first trusted proxy saw.
+///
+/// If a trusted proxy forwarded a hop that is `unknown`, obfuscated or malformed, the walk stops
+/// and the client is that proxy's address: the best that is known, and never a value the client
+/// chose. If every hop is a trusted proxy, the leftmost one is the client.
+///
+/// With no trusted proxies (the [`Default`]) the client is always the peer and headers are
+/// ignored.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use http::HeaderMap;
+/// use palisade_core::{ClientIp, TrustedProxies};
+///
+/// let proxies = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+/// let mut headers = HeaderMap::new();
+/// // The client claims to be 1.1.1.1; the load balancer appended what it saw.
+/// headers.insert("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.0.0.5".parse().unwrap());
+///
+/// let peer: IpAddr = "10.0.0.2".parse().unwrap();
+/// assert_eq!(proxies.resolve(peer, &headers), ClientIp("203.0.113.7".parse().unwrap()));
+///
+/// // A peer that is not a trusted proxy is the client, whatever its headers say.
+/// let direct: IpAddr = "198.51.100.4".parse().unwrap();
+/// assert_eq!(proxies.resolve(direct, &headers), ClientIp(direct));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    networks: Vec<Cidr>,
+    header: ForwardedHeader,
+}
+
+impl TrustedProxies {
+    /// Trusts no proxy: the client is always the peer.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Trusts the given addresses and CIDR networks (`"10.0.0.0/8"`, `"2001:db8::/32"`,
+    /// `"192.0.2.7"`), reading `X-Forwarded-For`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidCidr`], naming the first entry that is not an address or a network.
+    pub fn new<I, S>(networks: I) -> Result<Self, InvalidCidr>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let networks = networks
+            .into_iter()
+            .map(|s| s.as_ref().parse())
+            .collect::<Result<Vec<Cidr>, _>>()?;
+        Ok(Self::from_networks(networks))
+    }
+
+    /// Trusts the given networks, reading `X-Forwarded-For`.
+    pub fn from_networks(networks: impl IntoIterator<Item = Cidr>) -> Self {
+        Self {
+            networks: networks.into_iter().collect(),
+            header: ForwardedHeader::default(),
+        }
+    }
+
+    /// Sets the header the trusted proxies write.
+    #[must_use]
+    pub fn with_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// The header that is read.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
+    }
+
+    /// The trusted networks.
+    pub fn networks(&self) -> &[Cidr] {
+        &self.networks
+    }
+
+    /// Whether `addr` is a trusted proxy.
+    #[inline]
+    pub fn is_trusted(&self, addr: IpAddr) -> bool {
+        self.networks.iter().any(|net| net.contains(addr))
+    }
+
+    /// Resolves the client address of a request that arrived from `peer` with `headers`.
+    ///
+    /// See the [type documentation](Self) for the walk. Never fails and never panics: malformed
+    /// headers end the walk at the last address that is known.
+    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> ClientIp {
+        let mut current = peer.to_canonical();
+        if !self.is_trusted(current) {
+            return ClientIp(current);
+        }
+        let mut step = |hop: Hop| match hop {
+            Some(addr) => {
+                current = addr.to_canonical();
+                if self.is_trusted(current) {
+                    Walk::Continue
+                } else {
+                    Walk::Stop
+                }
+            }
+            None => Walk::Stop,
+        };
+        match self.header {
+            ForwardedHeader::XForwardedFor => {
+                'lines: for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
+                    let Ok(value) = value.to_str() else {
+                        break;
+                    };
+                    for node in value.rsplit(',') {
+                        if step(parse_node(node)) == Walk::Stop {
+                            break 'lines;
+                        }
+                    }
+                }
+            }
+            ForwardedHeader::Forwarded => {
+                let mut hops = Vec::new();
+                for value in headers.get_all(FORWARDED) {
+                    forwarded_hops(value.as_bytes(), &mut hops);
+                }
+                for hop in hops.into_iter().rev() {
+                    if step(hop) == Walk::Stop {
+                        break;
+                    }
+                }
+            }
+        }
+        ClientIp(current)
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Walk {
+    Continue,
+    Stop,
+}
+
+/// Fuzz harness: resolves arbitrary header bytes and checks the invariants that keep a client
+/// from choosing its own address.
+#[doc(hidden)]
+pub fn fuzz_resolve(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let header = if selector & 1 == 0 {
+        ForwardedHeader::XForwardedFor
+    } else {
+        ForwardedHeader::Forwarded
+    };
+    let name = match header {
+        ForwardedHeader::XForwardedFor => X_FORWARDED_FOR.clone(),
+        ForwardedHeader::Forwarded => FORWARDED,
+    };
+    let proxies = TrustedProxies::new(["10.0.0.0/8", "2001:db8::/32"])
+        .expect("static networks parse")
+        .with_header(header);
+    let mut headers = HeaderMap::new();
+    for line in rest.split(|b| *b == b'\n') {
+        if let Ok(value) = http::HeaderValue::from_bytes(line) {
+            headers.append(name.clone(), value);
+        }
+    }
+    let untrusted: IpAddr = [198, 51, 100, 1].into();
+    assert_eq!(proxies.resolve(untrusted, &headers), ClientIp(untrusted));
+
+    let peer: IpAddr = [10, 0, 0, 1].into();
+    let resolved = proxies.resolve(peer, &headers);
+    assert_eq!(resolved, proxies.resolve(peer, &headers), "resolution is deterministic");
+    if headers.is_empty() {
+        assert_eq!(resolved, ClientIp(peer));
+    }
+    assert!(!resolved.0.to_canonical().is_ipv6() || resolved.0.to_canonical() == resolved.0);
+}
+
+#[cfg(test)]
+mod tests;

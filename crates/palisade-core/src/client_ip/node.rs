@@ -1,0 +1,310 @@
+//! Parsers for the node values of `X-Forwarded-For` and `Forwarded` (RFC 7239).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One hop of a forwarding chain: an address, or `None` when the hop is `unknown`, obfuscated
+/// (`_hidden`) or malformed. A `None` ends the walk: nothing left of it can be trusted.
+pub(super) type Hop = Option<IpAddr>;
+
+/// Parses a node: `192.0.2.1`, `192.0.2.1:8080`, `2001:db8::1`, `[2001:db8::1]`,
+/// `[2001:db8::1]:8080`, with RFC 7239 obfuscated ports (`_port`) accepted. Anything else,
+/// `unknown` and obfuscated identifiers included, is `None`.
+pub(super) fn parse_node(node: &str) -> Hop {
+    let node = node.trim_matches(|c| c == ' ' || c == '\t');
+    if let Some(rest) = node.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        return addr.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    if let Ok(addr) = node.parse::<IpAddr>() {
+        return Some(addr);
+    }
+    // `192.0.2.1:8080`: exactly one colon, so this cannot be a bare IPv6 address.
+    let (host, port) = node.split_once(':')?;
+    if !is_port(port) {
+        return None;
+    }
+    host.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+fn is_port(port: &str) -> bool {
+    let bytes = port.as_bytes();
+    match bytes.first() {
+        // RFC 7239 obfport = "_" 1*(ALPHA / DIGIT / "." / "_" / "-")
+        Some(b'_') => {
+            bytes.len() > 1
+                && bytes[1..]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        }
+        Some(_) => bytes.len() <= 5 && bytes.iter().all(u8::is_ascii_digit),
+        None => false,
+    }
+}
+
+/// Collects the `for=` hop of each element of a `Forwarded` header value, left to right.
+///
+/// Elements are separated by commas outside quoted strings. An element that is malformed, has
+/// no `for`, or has two, yields `None`. A malformed element does not swallow the elements after
+/// it: parsing resumes at the next comma, and an unterminated quoted string is retried as if the
+/// quote were not there, so a client cannot hide the hops a proxy appends after its own text.
+pub(super) fn forwarded_hops(value: &[u8], out: &mut Vec<Hop>) {
+    let mut pos = 0;
+    loop {
+        let (hop, next) = parse_element(value, pos);
+        out.push(hop);
+        match next {
+            Some(next) => pos = next,
+            None => return,
+        }
+    }
+}
+
+/// Parses one element starting at `pos`; returns its hop and the position after the comma that
+/// ends it, or `None` at the end of the value.
+fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
+    let mut hop: Option<Hop> = None;
+    let mut repeated = false;
+    loop {
+        pos = skip_ows(value, pos);
+        match value.get(pos) {
+            None => return (finish(hop, repeated), None),
+            Some(b',') => return (finish(hop, repeated), Some(pos + 1)),
+            Some(b';') => {
+                pos += 1;
+                continue;
+            }
+            Some(_) => {}
+        }
+        let name_start = pos;
+        while value.get(pos).is_some_and(|b| is_tchar(*b)) {
+            pos += 1;
+        }
+        let name = &value[name_start..pos];
+        if name.is_empty() || value.get(pos) != Some(&b'=') {
+            return (None, skip_to_comma(value, pos));
+        }
+        pos += 1;
+        let mut buf = [0u8; 64];
+        let node: Result<&[u8], ()> = if value.get(pos) == Some(&b'"') {
+            match read_quoted(value, pos + 1, &mut buf) {
+                QuotedString::Done { len, next } => {
+                    pos = next;
+                    Ok(&buf[..len])
+                }
+                QuotedString::TooLong { next } => {
+                    pos = next;
+                    Err(())
+                }
+                // Retry after the opening quote, so the unterminated string does not swallow
+                // the rest of the header.
+                QuotedString::Unterminated => return (None, skip_to_comma(value, pos + 1)),
+            }
+        } else {
+            let start = pos;
+            while value
+                .get(pos)
+                .is_some_and(|b| is_tchar(*b) || matches!(b, b':' | b'[' | b']'))
+            {
+                pos += 1;
+            }
+            Ok(&value[start..pos])
+        };
+        if name.eq_ignore_ascii_case(b"for") {
+            repeated |= hop.is_some();
+            hop = Some(
+                node.ok()
+                    .and_then(|n| std::str::from_utf8(n).ok())
+                    .and_then(parse_node),
+            );
+        }
+        pos = skip_ows(value, pos);
+        match value.get(pos) {
+            None | Some(b',' | b';') => {}
+            Some(_) => return (None, skip_to_comma(value, pos)),
+        }
+    }
+}
+
+fn finish(hop: Option<Hop>, repeated: bool) -> Hop {
+    if repeated { None } else { hop.flatten() }
+}
+
+enum QuotedString {
+    Done { len: usize, next: usize },
+    TooLong { next: usize },
+    Unterminated,
+}
+
+/// Reads a quoted string whose opening quote is just before `pos`, unescaping `\x`.
+fn read_quoted(value: &[u8], mut pos: usize, buf: &mut [u8; 64]) -> QuotedString {
+    let mut len = 0;
+    let mut overflow = false;
+    loop {
+        let byte = match value.get(pos) {
+            None => return QuotedString::Unterminated,
+            Some(b'"') => {
+                let next = pos + 1;
+                return if overflow {
+                    QuotedString::TooLong { next }
+                } else {
+                    QuotedString::Done { len, next }
+                };
+            }
+            Some(b'\\') => {
+                pos += 1;
+                match value.get(pos) {
+                    Some(b) => *b,
+                    None => return QuotedString::Unterminated,
+                }
+            }
+            Some(b) => *b,
+        };
+        pos += 1;
+        if len < buf.len() {
+            buf[len] = byte;
+            len += 1;
+        } else {
+            overflow = true;
+        }
+    }
+}
+
+/// The position after the next comma that is outside a well-formed quoted string.
+fn skip_to_comma(value: &[u8], mut pos: usize) -> Option<usize> {
+    while let Some(b) = value.get(pos) {
+        match b {
+            b',' => return Some(pos + 1),
+            b'"' => {
+                let mut scratch = [0u8; 64];
+                match read_quoted(value, pos + 1, &mut scratch) {
+                    QuotedString::Done { next, .. } | QuotedString::TooLong { next } => pos = next,
+                    QuotedString::Unterminated => pos += 1,
+                }
+            }
+            _ => pos += 1,
+        }
+    }
+    None
+}
+
+fn skip_ows(value: &[u8], mut pos: usize) -> usize {
+    while matches!(value.get(pos), Some(b' ' | b'\t')) {
+        pos += 1;
+    }
+    pos
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Hop {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn node_table() {
+        let cases: &[(&str, Hop)] = &[
+            ("192.0.2.1", ip("192.0.2.1")),
+            (" 192.0.2.1\t", ip("192.0.2.1")),
+            ("192.0.2.1:8080", ip("192.0.2.1")),
+            ("192.0.2.1:_obf", ip("192.0.2.1")),
+            ("2001:db8::1", ip("2001:db8::1")),
+            ("[2001:db8::1]", ip("2001:db8::1")),
+            ("[2001:db8::1]:443", ip("2001:db8::1")),
+            ("::ffff:192.0.2.1", ip("::ffff:192.0.2.1")),
+            ("unknown", None),
+            ("_hidden", None),
+            ("", None),
+            ("192.0.2.1:", None),
+            ("192.0.2.1:123456", None),
+            ("192.0.2.1:80:80", None),
+            ("192.0.2", None),
+            ("[192.0.2.1]", None),
+            ("[2001:db8::1", None),
+            ("[2001:db8::1]x", None),
+            ("fe80::1%eth0", None),
+            ("example.com", None),
+            ("1.2.3.4 5.6.7.8", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_node(input), *expected, "node {input:?}");
+        }
+    }
+
+    fn hops(value: &str) -> Vec<Hop> {
+        let mut out = Vec::new();
+        forwarded_hops(value.as_bytes(), &mut out);
+        out
+    }
+
+    #[test]
+    fn forwarded_rfc_7239_examples() {
+        assert_eq!(hops(r#"for="_gazonk""#), vec![None]);
+        assert_eq!(
+            hops(r#"For="[2001:db8:cafe::17]:4711""#),
+            vec![ip("2001:db8:cafe::17")]
+        );
+        assert_eq!(
+            hops("for=192.0.2.60;proto=http;by=203.0.113.43"),
+            vec![ip("192.0.2.60")]
+        );
+        assert_eq!(
+            hops("for=192.0.2.43, for=198.51.100.17"),
+            vec![ip("192.0.2.43"), ip("198.51.100.17")]
+        );
+        assert_eq!(hops("for=unknown, for=192.0.2.1"), vec![None, ip("192.0.2.1")]);
+    }
+
+    #[test]
+    fn forwarded_malformed_elements_do_not_swallow_later_ones() {
+        let cases: &[(&str, Vec<Hop>)] = &[
+            // unterminated quote from the client, then the proxy's own element
+            (r#"for="1.1.1.1, for=192.0.2.9"#, vec![None, ip("192.0.2.9")]),
+            // garbage after a value
+            ("for=1.1.1.1 junk, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            // a pair without '='
+            ("for, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            // two `for` in one element is ambiguous
+            ("for=1.1.1.1;for=2.2.2.2, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            // a quoted comma in another parameter does not split the element
+            (r#"ext="a,b";for=192.0.2.8, for=192.0.2.9"#, vec![ip("192.0.2.8"), ip("192.0.2.9")]),
+            // no `for` at all
+            ("proto=https, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            // empty elements
+            (",for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            // escaped characters inside a quoted node
+            (r#"for="\[2001:db8::1\]""#, vec![ip("2001:db8::1")]),
+            // a quoted node longer than any address
+            (&format!("for=\"{}\", for=192.0.2.9", "1".repeat(200)), vec![None, ip("192.0.2.9")]),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(&hops(value), expected, "Forwarded: {value}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+use super::*;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn headers(name: &str, values: &[&str]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for value in values {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
+struct Case {
+    name: &'static str,
+    peer: &'static str,
+    values: &'static [&'static str],
+    expected: &'static str,
+}
+
+fn run(proxies: &TrustedProxies, header: &str, cases: &[Case]) {
+    for case in cases {
+        let got = proxies.resolve(ip(case.peer), &headers(header, case.values));
+        assert_eq!(got, ClientIp(ip(case.expected)), "case `{}`", case.name);
+    }
+}
+
+fn proxies() -> TrustedProxies {
+    TrustedProxies::new(["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32"]).unwrap()
+}
+
+#[test]
+fn x_forwarded_for_table() {
+    let cases = [
+        Case {
+            name: "no proxy trusted for a direct client: header ignored",
+            peer: "203.0.113.9",
+            values: &["1.1.1.1"],
+            expected: "203.0.113.9",
+        },
+        Case {
+            name: "spoofed header from an untrusted peer is ignored",
+            peer: "198.51.100.20",
+            values: &["10.0.0.1, 1.1.1.1"],
+            expected: "198.51.100.20",
+        },
+        Case {
+            name: "trusted peer without header: the peer",
+            peer: "10.0.0.2",
+            values: &[],
+            expected: "10.0.0.2",
+        },
+        Case {
+            name: "one trusted proxy",
+            peer: "10.0.0.2",
+            values: &["203.0.113.7"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "client-written prefix is never reached",
+            peer: "10.0.0.2",
+            values: &["6.6.6.6, 203.0.113.7"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "chain through three trusted proxies",
+            peer: "10.0.0.2",
+            values: &["6.6.6.6, 203.0.113.7, 192.168.1.1, 10.9.9.9"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "chain split over several header lines",
+            peer: "10.0.0.2",
+            values: &["6.6.6.6, 203.0.113.7", "192.168.1.1", "10.9.9.9"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "every hop trusted: the leftmost",
+            peer: "10.0.0.2",
+            values: &["192.168.4.4, 10.1.1.1"],
+            expected: "192.168.4.4",
+        },
+        Case {
+            name: "ports and brackets",
+            peer: "10.0.0.2",
+            values: &["[2001:db9::5]:443, 10.1.1.1:8080"],
+            expected: "2001:db9::5",
+        },
+        Case {
+            name: "bare IPv6 hops through a trusted IPv6 proxy",
+            peer: "2001:db8::1",
+            values: &["2001:db9::5, 2001:db8::2"],
+            expected: "2001:db9::5",
+        },
+        Case {
+            name: "IPv4-mapped peer is matched as IPv4 and reported as IPv4",
+            peer: "::ffff:10.0.0.2",
+            values: &["::ffff:203.0.113.7"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "unknown hop stops at the proxy that wrote it",
+            peer: "10.0.0.2",
+            values: &["203.0.113.7, unknown, 10.1.1.1"],
+            expected: "10.1.1.1",
+        },
+        Case {
+            name: "garbage hop stops at the proxy that wrote it",
+            peer: "10.0.0.2",
+            values: &["not-an-ip"],
+            expected: "10.0.0.2",
+        },
+        Case {
+            name: "empty element stops the walk",
+            peer: "10.0.0.2",
+            values: &["203.0.113.7,,10.1.1.1"],
+            expected: "10.1.1.1",
+        },
+        Case {
+            name: "empty header value",
+            peer: "10.0.0.2",
+            values: &[""],
+            expected: "10.0.0.2",
+        },
+        Case {
+            name: "whitespace around hops",
+            peer: "10.0.0.2",
+            values: &["  203.0.113.7\t,  10.1.1.1  "],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "address with a zone is malformed",
+            peer: "10.0.0.2",
+            values: &["fe80::1%eth0"],
+            expected: "10.0.0.2",
+        },
+        Case {
+            name: "trailing comma from a sloppy proxy",
+            peer: "10.0.0.2",
+            values: &["203.0.113.7,"],
+            expected: "10.0.0.2",
+        },
+    ];
+    run(&proxies(), "x-forwarded-for", &cases);
+}
+
+#[test]
+fn forwarded_table() {
+    let proxies = proxies().with_header(ForwardedHeader::Forwarded);
+    let cases = [
+        Case {
+            name: "one trusted proxy",
+            peer: "10.0.0.2",
+            values: &["for=203.0.113.7;proto=https"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "spoofed chain from an untrusted peer",
+            peer: "198.51.100.20",
+            values: &["for=1.1.1.1"],
+            expected: "198.51.100.20",
+        },
+        Case {
+            name: "three trusted proxies, quoted IPv6 with port",
+            peer: "10.0.0.2",
+            values: &[
+                r#"for=6.6.6.6, for="[2001:db9::7]:4711", for=192.168.1.1;by=10.0.0.2, For=10.3.3.3"#,
+            ],
+            expected: "2001:db9::7",
+        },
+        Case {
+            name: "elements over several header lines",
+            peer: "10.0.0.2",
+            values: &["for=6.6.6.6, for=203.0.113.7", "for=10.3.3.3"],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "obfuscated identifier stops at the proxy",
+            peer: "10.0.0.2",
+            values: &[r#"for="_gazonk", for=10.3.3.3"#],
+            expected: "10.3.3.3",
+        },
+        Case {
+            name: "unknown stops at the proxy",
+            peer: "10.0.0.2",
+            values: &["for=unknown"],
+            expected: "10.0.0.2",
+        },
+        Case {
+            name: "unterminated quote from the client does not hide the proxy's hop",
+            peer: "10.0.0.2",
+            values: &[r#"for="6.6.6.6, for=203.0.113.7"#],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "X-Forwarded-For is not read when Forwarded is configured",
+            peer: "10.0.0.2",
+            values: &[],
+            expected: "10.0.0.2",
+        },
+    ];
+    run(&proxies, "forwarded", &cases);
+
+    // The header the proxies do not write is ignored, so a client cannot use it.
+    let mut spoof = headers("x-forwarded-for", &["6.6.6.6"]);
+    spoof.append(FORWARDED, "for=203.0.113.7".parse().unwrap());
+    assert_eq!(
+        proxies.resolve(ip("10.0.0.2"), &spoof),
+        ClientIp(ip("203.0.113.7"))
+    );
+}
+
+#[test]
+fn non_ascii_header_bytes_stop_the_walk() {
+    let mut map = HeaderMap::new();
+    map.append(
+        X_FORWARDED_FOR.clone(),
+        http::HeaderValue::from_bytes(b"203.0.113.7, \xff").unwrap(),
+    );
+    assert_eq!(
+        proxies().resolve(ip("10.0.0.2"), &map),
+        ClientIp(ip("10.0.0.2"))
+    );
+}
+
+#[test]
+fn no_trusted_proxies_means_the_peer() {
+    let map = headers("x-forwarded-for", &["203.0.113.7"]);
+    assert_eq!(
+        TrustedProxies::none().resolve(ip("10.0.0.2"), &map),
+        ClientIp(ip("10.0.0.2"))
+    );
+}
+
+#[test]
+fn invalid_network_is_named_in_the_error() {
+    let err = TrustedProxies::new(["10.0.0.0/8", "10.0.0.0/40"]).unwrap_err();
+    assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn any_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(IpAddr::from),
+            any::<[u8; 16]>().prop_map(IpAddr::from),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a client writes, it cannot move its address past the hop the first trusted
+        /// proxy appended.
+        #[test]
+        fn client_text_never_wins(
+            client_text in "[ -~]{0,80}",
+            real in any_ip(),
+            hops in proptest::collection::vec(0u8..=255, 0..4),
+        ) {
+            let proxies = proxies();
+            prop_assume!(!proxies.is_trusted(real));
+            let mut value = format!("{client_text}, {real}");
+            for h in &hops {
+                value.push_str(&format!(", 10.0.{h}.1"));
+            }
+            let mut map = HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                map.append(X_FORWARDED_FOR.clone(), v);
+                let got = proxies.resolve(ip("10.0.0.2"), &map);
+                prop_assert_eq!(got, ClientIp(real.to_canonical()));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut data = vec![0u8];
+            data.extend_from_slice(&bytes);
+            fuzz_resolve(&data);
+            data[0] = 1;
+            fuzz_resolve(&data);
+        }
+    }
+}

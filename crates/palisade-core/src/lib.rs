@@ -1,0 +1,56 @@
+//! The small shared vocabulary of the [Palisade] tower layers.
+//!
+//! Every Palisade layer depends on this crate and on nothing else of Palisade, so a service that
+//! imports one layer gets one layer. What lives here is what two or more layers need:
+//!
+//! - [`Problem`]: a rejection rendered as RFC 9457 `application/problem+json`. Every HTTP-facing
+//!   layer answers through it, so a service gets one consistent error shape.
+//! - [`ResponseBody`]: the response body of a layer that may answer on its own: either the inner
+//!   service's body or a problem document.
+//! - [`ClientIp`] and [`TrustedProxies`]: the client address, taken from the connection's peer
+//!   and, only when that peer is a trusted proxy, from `Forwarded` or `X-Forwarded-For`.
+//! - [`Identity`]: who the caller is, set by the authentication layers.
+//! - [`Classify`] and [`Outcome`]: one way to judge a response or an error, shared by the circuit
+//!   breaker, retries and metrics.
+//! - [`Deadline`]: the absolute instant by which a request must be answered.
+//!
+//! # Example
+//!
+//! A layer that rejects a request answers with a [`Problem`]:
+//!
+//! ```
+//! use http::StatusCode;
+//! use palisade_core::{Problem, ResponseBody};
+//!
+//! let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS)
+//!     .with_detail("at most 10 requests per second")
+//!     .with_extension("retry_after_seconds", 2);
+//! let response: http::Response<ResponseBody<String>> = problem.into_response();
+//!
+//! assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+//! assert_eq!(response.headers()["content-type"], "application/problem+json");
+//! ```
+//!
+//! [Palisade]: https://github.com/palisade-rs/palisade
+
+mod body;
+mod classify;
+mod client_ip;
+mod deadline;
+mod identity;
+pub mod problem;
+#[cfg(feature = "serde")]
+pub mod serde_duration;
+
+pub use body::ResponseBody;
+pub use classify::{Classify, HttpClassifier, Outcome};
+pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr, TrustedProxies};
+pub use deadline::Deadline;
+pub use identity::{Identity, IdentitySource};
+pub use problem::Problem;
+
+#[doc(hidden)]
+pub mod __fuzz {
+    //! Harnesses for the cargo-fuzz targets in `fuzz/`. Not part of the public API.
+    pub use crate::client_ip::fuzz_resolve as client_ip;
+}
