@@ -1,0 +1,41 @@
+//! Palisade: small tower layers that make an HTTP service, or an outbound client, secure and
+//! resilient.
+//!
+//! Add one crate and one `.layer(...)`. Each layer lives in its own crate and is re-exported here
+//! behind a feature of the same name (`full` enables them all), so a service pays only for the
+//! layers it uses:
+//!
+//! | feature | module | what it does |
+//! |---|---|---|
+//! | `timeout` | [`timeout`] | timeouts with deadlines: 504 problem responses, `grpc-timeout`, propagation |
+//!
+//! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`].
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(feature = "timeout")] {
+//! use std::time::Duration;
+//! use axum::{routing::get, Router};
+//! use palisade::ServiceBuilderExt;
+//! use tower::ServiceBuilder;
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(ServiceBuilder::new().http_timeout(Duration::from_secs(2)));
+//! # }
+//! ```
+
+pub use palisade_core::{
+    Cidr, Classify, ClientIp, Deadline, ForwardedHeader, HttpClassifier, Identity,
+    IdentitySource, InvalidCidr, Outcome, Problem, ResponseBody, TrustedProxies, problem,
+};
+
+/// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].
+#[cfg(feature = "timeout")]
+pub mod timeout {
+    pub use palisade_timeout::*;
+}
+
+mod builder;
+pub use builder::ServiceBuilderExt;
