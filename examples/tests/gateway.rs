@@ -27,9 +27,14 @@ async fn healthz_and_hello() {
     let health = client.get(&server.url("/healthz"), &[]).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json()["status"], "ok");
-    assert!(health.header("x-request-id").is_some(), "request ids are propagated");
+    assert!(
+        health.header("x-request-id").is_some(),
+        "request ids are propagated"
+    );
 
-    let hello = client.get(&server.url("/v1/hello"), &[("x-forwarded-for", "6.6.6.6")]).await;
+    let hello = client
+        .get(&server.url("/v1/hello"), &[("x-forwarded-for", "6.6.6.6")])
+        .await;
     assert_eq!(hello.status, StatusCode::OK);
     // No trusted proxy configured: the spoofed header is ignored.
     assert_eq!(hello.json()["client_ip"], "127.0.0.1");
@@ -43,7 +48,10 @@ async fn hello_believes_a_trusted_proxy() {
     })
     .await;
     let hello = Client::new()
-        .get(&server.url("/v1/hello"), &[("x-forwarded-for", "6.6.6.6, 203.0.113.5")])
+        .get(
+            &server.url("/v1/hello"),
+            &[("x-forwarded-for", "6.6.6.6, 203.0.113.5")],
+        )
         .await;
     assert_eq!(hello.json()["client_ip"], "203.0.113.5");
 }
@@ -51,9 +59,14 @@ async fn hello_believes_a_trusted_proxy() {
 #[tokio::test]
 async fn slow_answers_504_problem_after_the_timeout() {
     let server = start(fast()).await;
-    let reply = Client::new().get(&server.url("/v1/slow?ms=5000"), &[]).await;
+    let reply = Client::new()
+        .get(&server.url("/v1/slow?ms=5000"), &[])
+        .await;
     assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     assert_eq!(reply.json()["status"], 504);
 
     let quick = Client::new().get(&server.url("/v1/slow?ms=1"), &[]).await;
@@ -81,17 +94,51 @@ async fn bad_input_gets_problem_json() {
             .unwrap()
     };
     let cases = [
-        ("missing ms", client.get(&server.url("/v1/slow"), &[]).await, StatusCode::BAD_REQUEST),
-        ("ms not a number", client.get(&server.url("/v1/slow?ms=abc"), &[]).await, StatusCode::BAD_REQUEST),
-        ("ms too large", client.get(&server.url("/v1/slow?ms=999999"), &[]).await, StatusCode::BAD_REQUEST),
-        ("bad grpc-timeout", client.get(&server.url("/v1/slow?ms=1"), &[("grpc-timeout", "x")]).await, StatusCode::BAD_REQUEST),
-        ("unknown route", client.get(&server.url("/nope"), &[]).await, StatusCode::NOT_FOUND),
-        ("syntax error", client.send(post("{", "application/json")).await, StatusCode::BAD_REQUEST),
-        ("not JSON media type", client.send(post("{}", "text/plain")).await, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            "missing ms",
+            client.get(&server.url("/v1/slow"), &[]).await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "ms not a number",
+            client.get(&server.url("/v1/slow?ms=abc"), &[]).await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "ms too large",
+            client.get(&server.url("/v1/slow?ms=999999"), &[]).await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad grpc-timeout",
+            client
+                .get(&server.url("/v1/slow?ms=1"), &[("grpc-timeout", "x")])
+                .await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown route",
+            client.get(&server.url("/nope"), &[]).await,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "syntax error",
+            client.send(post("{", "application/json")).await,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not JSON media type",
+            client.send(post("{}", "text/plain")).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
     ];
     for (name, reply, status) in cases {
         assert_eq!(reply.status, status, "{name}: {}", reply.text());
-        assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{name}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json"),
+            "{name}"
+        );
         assert_eq!(reply.json()["status"], status.as_u16(), "{name}");
     }
 }
@@ -124,7 +171,10 @@ async fn an_oversized_body_is_413() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
 }
 
 #[tokio::test]
@@ -140,11 +190,17 @@ async fn shutdown_lets_in_flight_requests_finish() {
         },
     ));
     let in_flight = tokio::spawn(async move {
-        Client::new().get(&format!("http://{addr}/v1/slow?ms=400"), &[]).await
+        Client::new()
+            .get(&format!("http://{addr}/v1/slow?ms=400"), &[])
+            .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop.send(()).unwrap();
     let reply = in_flight.await.unwrap();
-    assert_eq!(reply.status, StatusCode::OK, "the in-flight request finished");
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the in-flight request finished"
+    );
     server.await.unwrap().unwrap();
 }

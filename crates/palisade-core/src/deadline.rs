@@ -44,7 +44,10 @@ impl Deadline {
     /// A deadline `budget` after `now`, clamped like [`Deadline::after`].
     pub fn after_from(now: Instant, budget: Duration) -> Self {
         let budget = budget.min(FAR_FUTURE);
-        Self(now.checked_add(budget).unwrap_or(now + FAR_FUTURE.min(budget)))
+        Self(
+            now.checked_add(budget)
+                .unwrap_or(now + FAR_FUTURE.min(budget)),
+        )
     }
 
     /// The instant.

@@ -246,10 +246,7 @@ mod tests {
         let response: Response<ResponseBody<String>> =
             Problem::new(StatusCode::GATEWAY_TIMEOUT).into_response();
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(
-            response.headers()[CONTENT_TYPE],
-            CONTENT_TYPE_PROBLEM_JSON
-        );
+        assert_eq!(response.headers()[CONTENT_TYPE], CONTENT_TYPE_PROBLEM_JSON);
     }
 
     #[test]

@@ -139,8 +139,7 @@ impl Client {
     /// A new client.
     pub fn new() -> Self {
         Self {
-            inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-                .build_http(),
+            inner: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
         }
     }
 

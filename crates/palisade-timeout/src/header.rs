@@ -67,7 +67,10 @@ impl std::error::Error for InvalidDeadline {}
 impl DeadlineHeader {
     /// `grpc-timeout` in gRPC's format.
     pub fn grpc_timeout() -> Self {
-        Self::new(HeaderName::from_static("grpc-timeout"), DeadlineFormat::Grpc)
+        Self::new(
+            HeaderName::from_static("grpc-timeout"),
+            DeadlineFormat::Grpc,
+        )
     }
 
     /// A header holding whole milliseconds.

@@ -63,9 +63,9 @@ pub use error::{BuildError, Elapsed};
 pub use header::{DeadlineFormat, DeadlineHeader, InvalidDeadline};
 pub use palisade_core::Deadline;
 pub use propagate::{PropagateDeadline, PropagateDeadlineLayer};
+pub use server::{HttpTimeout, HttpTimeoutBuilder, HttpTimeoutLayer};
 #[cfg(feature = "serde")]
 pub use server::{HttpTimeoutConfig, InboundDeadlineConfig};
-pub use server::{HttpTimeout, HttpTimeoutBuilder, HttpTimeoutLayer};
 pub use timeout::{Timeout, TimeoutLayer};
 
 /// The boxed error of [`Timeout`] and [`PropagateDeadline`].

@@ -16,7 +16,10 @@ impl std::fmt::Display for InnerError {
 
 impl std::error::Error for InnerError {}
 
-fn after(delay: Duration, fail: bool) -> impl tower::Service<(), Response = &'static str, Error = InnerError, Future: Send> + Clone {
+fn after(
+    delay: Duration,
+    fail: bool,
+) -> impl tower::Service<(), Response = &'static str, Error = InnerError, Future: Send> + Clone {
     service_fn(move |()| async move {
         tokio::time::sleep(delay).await;
         if fail { Err(InnerError) } else { Ok("done") }
@@ -25,7 +28,8 @@ fn after(delay: Duration, fail: bool) -> impl tower::Service<(), Response = &'st
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_call_fails_with_elapsed() {
-    let service = TimeoutLayer::new(Duration::from_millis(100)).layer(after(Duration::from_secs(1), false));
+    let service =
+        TimeoutLayer::new(Duration::from_millis(100)).layer(after(Duration::from_secs(1), false));
     let err = service.oneshot(()).await.unwrap_err();
     assert!(err.is::<Elapsed>(), "{err}");
     assert_eq!(err.to_string(), "request timed out");
@@ -33,7 +37,8 @@ async fn a_slow_call_fails_with_elapsed() {
 
 #[tokio::test(start_paused = true)]
 async fn an_inner_error_is_not_elapsed() {
-    let service = TimeoutLayer::new(Duration::from_secs(1)).layer(after(Duration::from_millis(10), true));
+    let service =
+        TimeoutLayer::new(Duration::from_secs(1)).layer(after(Duration::from_millis(10), true));
     let err = service.oneshot(()).await.unwrap_err();
     assert!(!err.is::<Elapsed>());
     assert!(err.is::<InnerError>());
@@ -41,14 +46,16 @@ async fn an_inner_error_is_not_elapsed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_fast_call_passes() {
-    let service = TimeoutLayer::new(Duration::from_secs(1)).layer(after(Duration::from_millis(999), false));
+    let service =
+        TimeoutLayer::new(Duration::from_secs(1)).layer(after(Duration::from_millis(999), false));
     assert_eq!(service.oneshot(()).await.unwrap(), "done");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_response_ready_when_the_timer_fires_wins() {
     // Both complete at the same instant: the response is polled first.
-    let service = TimeoutLayer::new(Duration::from_millis(100)).layer(after(Duration::from_millis(100), false));
+    let service = TimeoutLayer::new(Duration::from_millis(100))
+        .layer(after(Duration::from_millis(100), false));
     assert_eq!(service.oneshot(()).await.unwrap(), "done");
 }
 
@@ -69,6 +76,10 @@ async fn readiness_errors_are_boxed_not_elapsed() {
             std::future::ready(Ok(()))
         }
     }
-    let err = TimeoutLayer::new(Duration::from_secs(1)).layer(NeverReady).oneshot(()).await.unwrap_err();
+    let err = TimeoutLayer::new(Duration::from_secs(1))
+        .layer(NeverReady)
+        .oneshot(())
+        .await
+        .unwrap_err();
     assert!(err.is::<InnerError>());
 }

@@ -29,7 +29,10 @@ async fn a_slow_route_answers_504_problem_json_over_http() {
 
     let slow = client.get(&server.url("/slow"), &[]).await;
     assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT);
-    assert_eq!(slow.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        slow.header("content-type"),
+        Some("application/problem+json")
+    );
     let json = slow.json();
     assert_eq!(json["status"], 504);
     assert_eq!(json["title"], "Request timed out");
@@ -45,13 +48,15 @@ fn upstream() -> Router {
     Router::new()
         .route(
             "/budget",
-            get(|headers: HeaderMap, Extension(deadline): Extension<Deadline>| async move {
-                let received = headers
-                    .get("grpc-timeout")
-                    .map(|v| v.to_str().unwrap().to_owned())
-                    .unwrap_or_default();
-                format!("{received} {}", deadline.remaining().as_millis())
-            }),
+            get(
+                |headers: HeaderMap, Extension(deadline): Extension<Deadline>| async move {
+                    let received = headers
+                        .get("grpc-timeout")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    format!("{received} {}", deadline.remaining().as_millis())
+                },
+            ),
         )
         .route(
             "/slow",
@@ -70,8 +75,8 @@ fn upstream() -> Router {
 
 /// The front server gives each request `timeout` and calls the upstream with what is left.
 fn front(upstream_url: String, timeout: Duration) -> Router {
-    let client = PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout())
-        .layer(Client::new().hyper());
+    let client =
+        PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()).layer(Client::new().hyper());
     Router::new()
         .route(
             "/{path}",
@@ -109,10 +114,18 @@ async fn the_deadline_travels_to_the_upstream() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let text = reply.text();
     let (header, upstream_left) = text.split_once(' ').unwrap();
-    let sent = DeadlineHeader::grpc_timeout().parse(header.as_bytes()).unwrap();
-    assert!(sent > Duration::ZERO && sent <= Duration::from_secs(2), "sent {sent:?}");
+    let sent = DeadlineHeader::grpc_timeout()
+        .parse(header.as_bytes())
+        .unwrap();
+    assert!(
+        sent > Duration::ZERO && sent <= Duration::from_secs(2),
+        "sent {sent:?}"
+    );
     let upstream_left: u64 = upstream_left.parse().unwrap();
-    assert!(upstream_left <= 2000, "the upstream's deadline follows ours, not its 30 s default: {upstream_left}");
+    assert!(
+        upstream_left <= 2000,
+        "the upstream's deadline follows ours, not its 30 s default: {upstream_left}"
+    );
 }
 
 #[tokio::test]
@@ -122,5 +135,10 @@ async fn a_short_front_deadline_cuts_a_slow_upstream() {
 
     let reply = Client::new().get(&front.url("/slow"), &[]).await;
     // Whichever fires first, the answer is a 504 well before the upstream's 30 s.
-    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.text());
+    assert_eq!(
+        reply.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        reply.text()
+    );
 }

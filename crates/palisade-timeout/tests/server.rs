@@ -10,9 +10,7 @@ use axum::{Extension, Router};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use palisade_core::Deadline;
-use palisade_timeout::{
-    DeadlineHeader, Elapsed, HttpTimeoutLayer, PropagateDeadlineLayer,
-};
+use palisade_timeout::{DeadlineHeader, Elapsed, HttpTimeoutLayer, PropagateDeadlineLayer};
 use tower::{Layer, ServiceExt, service_fn};
 
 /// Answers after `delay` with the budget left in its deadline, in milliseconds.
@@ -32,10 +30,17 @@ async fn call(app: Router, headers: &[(&str, &str)]) -> (StatusCode, http::Heade
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, String::from_utf8(body.to_vec()).unwrap())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -58,7 +63,10 @@ async fn the_status_is_configurable() {
         (StatusCode::SERVICE_UNAVAILABLE, false),
         (StatusCode::GATEWAY_TIMEOUT, false),
     ] {
-        let layer = HttpTimeoutLayer::builder(Duration::from_millis(50)).status(status).build().unwrap();
+        let layer = HttpTimeoutLayer::builder(Duration::from_millis(50))
+            .status(status)
+            .build()
+            .unwrap();
         let (got, headers, body) = call(sleepy(Duration::from_secs(1)).layer(layer), &[]).await;
         assert_eq!(got, status);
         assert_eq!(headers.get("connection").is_some(), closes, "{status}");
@@ -68,7 +76,8 @@ async fn the_status_is_configurable() {
 
 #[tokio::test(start_paused = true)]
 async fn a_fast_request_passes_and_sees_its_deadline() {
-    let app = sleepy(Duration::from_millis(10)).layer(HttpTimeoutLayer::new(Duration::from_secs(2)));
+    let app =
+        sleepy(Duration::from_millis(10)).layer(HttpTimeoutLayer::new(Duration::from_secs(2)));
     let (status, _, body) = call(app, &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "2000");
@@ -97,9 +106,24 @@ async fn the_late_handler_is_dropped() {
 #[tokio::test(start_paused = true)]
 async fn nested_timeouts_keep_the_earliest_deadline() {
     let cases = [
-        ("outer earlier", Duration::from_secs(1), Duration::from_secs(5), "1000"),
-        ("inner earlier", Duration::from_secs(5), Duration::from_secs(1), "1000"),
-        ("equal", Duration::from_secs(3), Duration::from_secs(3), "3000"),
+        (
+            "outer earlier",
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            "1000",
+        ),
+        (
+            "inner earlier",
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+            "1000",
+        ),
+        (
+            "equal",
+            Duration::from_secs(3),
+            Duration::from_secs(3),
+            "3000",
+        ),
     ];
     for (name, outer, inner, expected) in cases {
         let app = sleepy(Duration::ZERO)
@@ -130,9 +154,16 @@ async fn per_route_timeouts_work_with_route_layer() {
             }),
         )
         .layer(HttpTimeoutLayer::new(Duration::from_secs(2)));
-    let slow = app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    let slow = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
-    let other = app.oneshot(Request::get("/other").body(Body::empty()).unwrap()).await.unwrap();
+    let other = app
+        .oneshot(Request::get("/other").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(other.status(), StatusCode::OK);
 }
 
@@ -153,13 +184,55 @@ async fn inbound_deadline_header_table() {
         body_contains: &'static str,
     }
     let cases = [
-        Case { name: "no header: the layer's timeout", cap: Duration::from_secs(30), headers: &[], status: StatusCode::OK, body_contains: "2000" },
-        Case { name: "shorter budget honoured", cap: Duration::from_secs(2), headers: &[("grpc-timeout", "150m")], status: StatusCode::OK, body_contains: "150" },
-        Case { name: "longer budget capped", cap: Duration::from_secs(10), headers: &[("grpc-timeout", "1H")], status: StatusCode::OK, body_contains: "10000" },
-        Case { name: "longer budget allowed up to the cap", cap: Duration::from_secs(30), headers: &[("grpc-timeout", "20S")], status: StatusCode::OK, body_contains: "20000" },
-        Case { name: "zero budget answered at once", cap: Duration::from_secs(2), headers: &[("grpc-timeout", "0m")], status: StatusCode::GATEWAY_TIMEOUT, body_contains: "Request timed out" },
-        Case { name: "malformed header", cap: Duration::from_secs(2), headers: &[("grpc-timeout", "soon")], status: StatusCode::BAD_REQUEST, body_contains: "grpc-timeout" },
-        Case { name: "repeated header", cap: Duration::from_secs(2), headers: &[("grpc-timeout", "1S"), ("grpc-timeout", "2S")], status: StatusCode::BAD_REQUEST, body_contains: "at most once" },
+        Case {
+            name: "no header: the layer's timeout",
+            cap: Duration::from_secs(30),
+            headers: &[],
+            status: StatusCode::OK,
+            body_contains: "2000",
+        },
+        Case {
+            name: "shorter budget honoured",
+            cap: Duration::from_secs(2),
+            headers: &[("grpc-timeout", "150m")],
+            status: StatusCode::OK,
+            body_contains: "150",
+        },
+        Case {
+            name: "longer budget capped",
+            cap: Duration::from_secs(10),
+            headers: &[("grpc-timeout", "1H")],
+            status: StatusCode::OK,
+            body_contains: "10000",
+        },
+        Case {
+            name: "longer budget allowed up to the cap",
+            cap: Duration::from_secs(30),
+            headers: &[("grpc-timeout", "20S")],
+            status: StatusCode::OK,
+            body_contains: "20000",
+        },
+        Case {
+            name: "zero budget answered at once",
+            cap: Duration::from_secs(2),
+            headers: &[("grpc-timeout", "0m")],
+            status: StatusCode::GATEWAY_TIMEOUT,
+            body_contains: "Request timed out",
+        },
+        Case {
+            name: "malformed header",
+            cap: Duration::from_secs(2),
+            headers: &[("grpc-timeout", "soon")],
+            status: StatusCode::BAD_REQUEST,
+            body_contains: "grpc-timeout",
+        },
+        Case {
+            name: "repeated header",
+            cap: Duration::from_secs(2),
+            headers: &[("grpc-timeout", "1S"), ("grpc-timeout", "2S")],
+            status: StatusCode::BAD_REQUEST,
+            body_contains: "at most once",
+        },
     ];
     for case in cases {
         let app = sleepy(Duration::ZERO).layer(with_grpc(case.cap));
@@ -167,7 +240,11 @@ async fn inbound_deadline_header_table() {
         assert_eq!(status, case.status, "{}", case.name);
         assert!(body.contains(case.body_contains), "{}: {body}", case.name);
         if status != StatusCode::OK {
-            assert_eq!(headers["content-type"], "application/problem+json", "{}", case.name);
+            assert_eq!(
+                headers["content-type"], "application/problem+json",
+                "{}",
+                case.name
+            );
         }
     }
 }
@@ -177,7 +254,13 @@ async fn a_request_with_no_time_left_never_reaches_the_handler() {
     let reached = Arc::new(AtomicBool::new(false));
     let flag = reached.clone();
     let app = Router::new()
-        .route("/", get(move || async move { flag.store(true, Ordering::SeqCst); "reached" }))
+        .route(
+            "/",
+            get(move || async move {
+                flag.store(true, Ordering::SeqCst);
+                "reached"
+            }),
+        )
         .layer(with_grpc(Duration::from_secs(1)));
     let (status, _, _) = call(app, &[("grpc-timeout", "0n")]).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
@@ -188,24 +271,45 @@ async fn a_request_with_no_time_left_never_reaches_the_handler() {
 fn builder_errors_name_the_field() {
     let cases = [
         (HttpTimeoutLayer::builder(Duration::ZERO), "timeout"),
-        (HttpTimeoutLayer::builder(Duration::from_secs(1)).status(StatusCode::INTERNAL_SERVER_ERROR), "status"),
-        (HttpTimeoutLayer::builder(Duration::from_secs(1)).status(StatusCode::OK), "status"),
-        (HttpTimeoutLayer::builder(Duration::from_secs(1)).inbound_deadline(DeadlineHeader::grpc_timeout(), Duration::ZERO), "inbound_deadline.cap"),
+        (
+            HttpTimeoutLayer::builder(Duration::from_secs(1))
+                .status(StatusCode::INTERNAL_SERVER_ERROR),
+            "status",
+        ),
+        (
+            HttpTimeoutLayer::builder(Duration::from_secs(1)).status(StatusCode::OK),
+            "status",
+        ),
+        (
+            HttpTimeoutLayer::builder(Duration::from_secs(1))
+                .inbound_deadline(DeadlineHeader::grpc_timeout(), Duration::ZERO),
+            "inbound_deadline.cap",
+        ),
     ];
     for (builder, field) in cases {
         let err = builder.build().unwrap_err();
         assert_eq!(err.field(), field);
-        assert!(err.to_string().starts_with(&format!("invalid `{field}`")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("invalid `{field}`")),
+            "{err}"
+        );
     }
 }
 
 // ---- outbound propagation ----
 
-fn echo_header() -> impl tower::Service<Request<()>, Response = Response<Option<String>>, Error = std::convert::Infallible, Future: Send> + Clone {
+fn echo_header() -> impl tower::Service<
+    Request<()>,
+    Response = Response<Option<String>>,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone {
     service_fn(|req: Request<()>| async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
         Ok(Response::new(
-            req.headers().get("grpc-timeout").map(|v| v.to_str().unwrap().to_owned()),
+            req.headers()
+                .get("grpc-timeout")
+                .map(|v| v.to_str().unwrap().to_owned()),
         ))
     })
 }
@@ -214,7 +318,9 @@ fn echo_header() -> impl tower::Service<Request<()>, Response = Response<Option<
 async fn propagation_writes_the_time_left() {
     let client = PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()).layer(echo_header());
     let mut request = Request::new(());
-    request.headers_mut().insert("grpc-timeout", "99H".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("grpc-timeout", "99H".parse().unwrap());
     Deadline::after(Duration::from_secs(3)).insert_earliest(request.extensions_mut());
     tokio::time::advance(Duration::from_secs(1)).await;
     let sent = client.oneshot(request).await.unwrap().into_body();

@@ -27,8 +27,8 @@
 //! ```
 
 pub use palisade_core::{
-    Cidr, Classify, ClientIp, Deadline, ForwardedHeader, HttpClassifier, Identity,
-    IdentitySource, InvalidCidr, Outcome, Problem, ResponseBody, TrustedProxies, problem,
+    Cidr, Classify, ClientIp, Deadline, ForwardedHeader, HttpClassifier, Identity, IdentitySource,
+    InvalidCidr, Outcome, Problem, ResponseBody, TrustedProxies, problem,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].

@@ -19,8 +19,16 @@ pub struct Cidr {
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Repr {
-    V4 { network: u32, mask: u32, prefix: u8 },
-    V6 { network: u128, mask: u128, prefix: u8 },
+    V4 {
+        network: u32,
+        mask: u32,
+        prefix: u8,
+    },
+    V6 {
+        network: u128,
+        mask: u128,
+        prefix: u8,
+    },
 }
 
 /// A trusted-proxy entry that is not an address or a CIDR network.
@@ -94,7 +102,9 @@ impl FromStr for Cidr {
         let trimmed = s.trim();
         let (addr, prefix) = match trimmed.split_once('/') {
             Some((addr, prefix)) => {
-                if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit())
+                if prefix.is_empty()
+                    || prefix.len() > 3
+                    || !prefix.bytes().all(|b| b.is_ascii_digit())
                 {
                     return Err(invalid());
                 }
@@ -103,7 +113,11 @@ impl FromStr for Cidr {
             }
             None => {
                 let addr: IpAddr = trimmed.parse().map_err(|_| invalid())?;
-                let prefix = if addr.to_canonical().is_ipv4() { 32 } else { 128 };
+                let prefix = if addr.to_canonical().is_ipv4() {
+                    32
+                } else {
+                    128
+                };
                 (addr, prefix)
             }
         };
@@ -169,8 +183,18 @@ mod tests {
     #[test]
     fn rejects_malformed_networks() {
         for bad in [
-            "", "/", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/+8", "10.0.0.0/08x",
-            "10.0.0.0/1000", "example.com", "::ffff:10.0.0.0/95", "10.0.0.0/8/8",
+            "",
+            "/",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/08x",
+            "10.0.0.0/1000",
+            "example.com",
+            "::ffff:10.0.0.0/95",
+            "10.0.0.0/8/8",
         ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?} should be rejected");
         }
@@ -178,7 +202,10 @@ mod tests {
 
     #[test]
     fn display_shows_the_network() {
-        assert_eq!("10.1.2.3/8".parse::<Cidr>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "10.1.2.3/8".parse::<Cidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
         assert_eq!(
             "2001:db8::1/32".parse::<Cidr>().unwrap().to_string(),
             "2001:db8::/32"

@@ -151,19 +151,19 @@ impl TrustedProxies {
         if !self.is_trusted(current) {
             return ClientIp(current);
         }
-        let mut step = |hop: Hop| match hop {
-            Some(addr) => {
-                current = addr.to_canonical();
-                if self.is_trusted(current) {
-                    Walk::Continue
-                } else {
-                    Walk::Stop
-                }
-            }
-            None => Walk::Stop,
-        };
         match self.header {
             ForwardedHeader::XForwardedFor => {
+                let mut step = |hop: Hop| match hop {
+                    Some(addr) => {
+                        current = addr.to_canonical();
+                        if self.is_trusted(current) {
+                            Walk::Continue
+                        } else {
+                            Walk::Stop
+                        }
+                    }
+                    None => Walk::Stop,
+                };
                 'lines: for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
                     let Ok(value) = value.to_str() else {
                         break;
@@ -176,18 +176,59 @@ impl TrustedProxies {
                 }
             }
             ForwardedHeader::Forwarded => {
-                let mut hops = Vec::new();
+                // Forwarded elements are parsed left to right (quoted strings make a reverse
+                // scan unsound), so the right-to-left walk is computed in one forward pass: the
+                // rightmost hop that stops the walk decides, without collecting the hops.
+                let mut scan = ForwardScan::default();
                 for value in headers.get_all(FORWARDED) {
-                    forwarded_hops(value.as_bytes(), &mut hops);
+                    forwarded_hops(value.as_bytes(), |hop| scan.push(hop, self));
                 }
-                for hop in hops.into_iter().rev() {
-                    if step(hop) == Walk::Stop {
-                        break;
-                    }
-                }
+                return match scan.stop {
+                    Stop::None => ClientIp(scan.leftmost.unwrap_or(current)),
+                    Stop::At(addr) => ClientIp(addr),
+                    Stop::AfterUnknown => ClientIp(current),
+                };
             }
         }
         ClientIp(current)
+    }
+}
+
+/// The right-to-left walk, computed from hops seen left to right.
+#[derive(Default)]
+struct ForwardScan {
+    /// The first hop, if it is a trusted address: the answer when nothing stops the walk.
+    leftmost: Option<IpAddr>,
+    seen_any: bool,
+    /// The rightmost point so far where a right-to-left walk would stop.
+    stop: Stop,
+}
+
+#[derive(Default)]
+enum Stop {
+    #[default]
+    None,
+    /// An untrusted address: the client, or the trusted address right of an unknown hop.
+    At(IpAddr),
+    /// An unknown hop with nothing right of it yet: the peer wrote it.
+    AfterUnknown,
+}
+
+impl ForwardScan {
+    fn push(&mut self, hop: Hop, proxies: &TrustedProxies) {
+        let first = !self.seen_any;
+        self.seen_any = true;
+        match hop.map(|addr| addr.to_canonical()) {
+            Some(addr) if !proxies.is_trusted(addr) => self.stop = Stop::At(addr),
+            Some(addr) => {
+                if matches!(self.stop, Stop::AfterUnknown) {
+                    self.stop = Stop::At(addr);
+                } else if first {
+                    self.leftmost = Some(addr);
+                }
+            }
+            None => self.stop = Stop::AfterUnknown,
+        }
     }
 }
 
@@ -227,7 +268,11 @@ pub fn fuzz_resolve(data: &[u8]) {
 
     let peer: IpAddr = [10, 0, 0, 1].into();
     let resolved = proxies.resolve(peer, &headers);
-    assert_eq!(resolved, proxies.resolve(peer, &headers), "resolution is deterministic");
+    assert_eq!(
+        resolved,
+        proxies.resolve(peer, &headers),
+        "resolution is deterministic"
+    );
     if headers.is_empty() {
         assert_eq!(resolved, ClientIp(peer));
     }

@@ -50,11 +50,11 @@ fn is_port(port: &str) -> bool {
 /// no `for`, or has two, yields `None`. A malformed element does not swallow the elements after
 /// it: parsing resumes at the next comma, and an unterminated quoted string is retried as if the
 /// quote were not there, so a client cannot hide the hops a proxy appends after its own text.
-pub(super) fn forwarded_hops(value: &[u8], out: &mut Vec<Hop>) {
+pub(super) fn forwarded_hops(value: &[u8], mut each: impl FnMut(Hop)) {
     let mut pos = 0;
     loop {
         let (hop, next) = parse_element(value, pos);
-        out.push(hop);
+        each(hop);
         match next {
             Some(next) => pos = next,
             None => return,
@@ -67,6 +67,7 @@ pub(super) fn forwarded_hops(value: &[u8], out: &mut Vec<Hop>) {
 fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
     let mut hop: Option<Hop> = None;
     let mut repeated = false;
+    let mut buf = [0u8; 64];
     loop {
         pos = skip_ows(value, pos);
         match value.get(pos) {
@@ -87,7 +88,6 @@ fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
             return (None, skip_to_comma(value, pos));
         }
         pos += 1;
-        let mut buf = [0u8; 64];
         let node: Result<&[u8], ()> = if value.get(pos) == Some(&b'"') {
             match read_quoted(value, pos + 1, &mut buf) {
                 QuotedString::Done { len, next } => {
@@ -106,7 +106,7 @@ fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
             let start = pos;
             while value
                 .get(pos)
-                .is_some_and(|b| is_tchar(*b) || matches!(b, b':' | b'[' | b']'))
+                .is_some_and(|b| UNQUOTED_NODE[usize::from(*b)])
             {
                 pos += 1;
             }
@@ -197,26 +197,49 @@ fn skip_ows(value: &[u8], mut pos: usize) -> usize {
     pos
 }
 
-/// RFC 9110 `tchar`.
+/// RFC 9110 `tchar`, as a table: the scanner asks once per byte.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)]
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// `tchar`, plus the `:` `[` `]` of an unquoted node, which proxies write though RFC 7239 asks
+/// for quotes.
+const UNQUOTED_NODE: [bool; 256] = {
+    let mut table = TCHAR;
+    table[b':' as usize] = true;
+    table[b'[' as usize] = true;
+    table[b']' as usize] = true;
+    table
+};
+
+#[inline]
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
 
 #[cfg(test)]
@@ -259,7 +282,7 @@ mod tests {
 
     fn hops(value: &str) -> Vec<Hop> {
         let mut out = Vec::new();
-        forwarded_hops(value.as_bytes(), &mut out);
+        forwarded_hops(value.as_bytes(), |hop| out.push(hop));
         out
     }
 
@@ -278,22 +301,37 @@ mod tests {
             hops("for=192.0.2.43, for=198.51.100.17"),
             vec![ip("192.0.2.43"), ip("198.51.100.17")]
         );
-        assert_eq!(hops("for=unknown, for=192.0.2.1"), vec![None, ip("192.0.2.1")]);
+        assert_eq!(
+            hops("for=unknown, for=192.0.2.1"),
+            vec![None, ip("192.0.2.1")]
+        );
     }
 
     #[test]
     fn forwarded_malformed_elements_do_not_swallow_later_ones() {
         let cases: &[(&str, Vec<Hop>)] = &[
             // unterminated quote from the client, then the proxy's own element
-            (r#"for="1.1.1.1, for=192.0.2.9"#, vec![None, ip("192.0.2.9")]),
+            (
+                r#"for="1.1.1.1, for=192.0.2.9"#,
+                vec![None, ip("192.0.2.9")],
+            ),
             // garbage after a value
-            ("for=1.1.1.1 junk, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            (
+                "for=1.1.1.1 junk, for=192.0.2.9",
+                vec![None, ip("192.0.2.9")],
+            ),
             // a pair without '='
             ("for, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
             // two `for` in one element is ambiguous
-            ("for=1.1.1.1;for=2.2.2.2, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            (
+                "for=1.1.1.1;for=2.2.2.2, for=192.0.2.9",
+                vec![None, ip("192.0.2.9")],
+            ),
             // a quoted comma in another parameter does not split the element
-            (r#"ext="a,b";for=192.0.2.8, for=192.0.2.9"#, vec![ip("192.0.2.8"), ip("192.0.2.9")]),
+            (
+                r#"ext="a,b";for=192.0.2.8, for=192.0.2.9"#,
+                vec![ip("192.0.2.8"), ip("192.0.2.9")],
+            ),
             // no `for` at all
             ("proto=https, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
             // empty elements
@@ -301,7 +339,10 @@ mod tests {
             // escaped characters inside a quoted node
             (r#"for="\[2001:db8::1\]""#, vec![ip("2001:db8::1")]),
             // a quoted node longer than any address
-            (&format!("for=\"{}\", for=192.0.2.9", "1".repeat(200)), vec![None, ip("192.0.2.9")]),
+            (
+                &format!("for=\"{}\", for=192.0.2.9", "1".repeat(200)),
+                vec![None, ip("192.0.2.9")],
+            ),
         ];
         for (value, expected) in cases {
             assert_eq!(&hops(value), expected, "Forwarded: {value}");

@@ -287,3 +287,80 @@ mod properties {
         }
     }
 }
+
+mod walk_equivalence {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum TestHop {
+        Trusted(u8),
+        Untrusted(u8),
+        Unknown,
+    }
+
+    fn hop() -> impl Strategy<Value = TestHop> {
+        prop_oneof![
+            any::<u8>().prop_map(TestHop::Trusted),
+            any::<u8>().prop_map(TestHop::Untrusted),
+            Just(TestHop::Unknown),
+        ]
+    }
+
+    fn addr(hop: &TestHop) -> Option<IpAddr> {
+        match hop {
+            TestHop::Trusted(n) => Some(IpAddr::from([10, 0, 1, *n])),
+            TestHop::Untrusted(n) => Some(IpAddr::from([203, 0, 113, *n])),
+            TestHop::Unknown => None,
+        }
+    }
+
+    /// The specification, written the obvious way: walk right to left from the peer.
+    fn reference(peer: IpAddr, hops: &[TestHop]) -> IpAddr {
+        let mut current = peer;
+        for hop in hops.iter().rev() {
+            match addr(hop) {
+                Some(a) => {
+                    current = a;
+                    if !matches!(hop, TestHop::Trusted(_)) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        current
+    }
+
+    proptest! {
+        #[test]
+        fn both_headers_match_the_right_to_left_walk(
+            hops in proptest::collection::vec(hop(), 0..8),
+            split in any::<proptest::sample::Index>(),
+        ) {
+            let peer = ip("10.0.0.2");
+            let expected = ClientIp(reference(peer, &hops));
+            let text: Vec<String> = hops
+                .iter()
+                .map(|h| addr(h).map_or_else(|| "unknown".to_owned(), |a| a.to_string()))
+                .collect();
+            // Split the chain over two header lines at a random point.
+            let at = if text.is_empty() { 0 } else { split.index(text.len() + 1) };
+            let lines = [&text[..at], &text[at..]];
+
+            let mut xff = HeaderMap::new();
+            let mut fwd = HeaderMap::new();
+            for line in lines.iter().filter(|l| !l.is_empty()) {
+                xff.append(X_FORWARDED_FOR.clone(), line.join(", ").parse().unwrap());
+                let elements: Vec<String> = line.iter().map(|t| format!("for=\"{t}\"")).collect();
+                fwd.append(FORWARDED, elements.join(", ").parse().unwrap());
+            }
+            prop_assert_eq!(proxies().resolve(peer, &xff), expected);
+            prop_assert_eq!(
+                proxies().with_header(ForwardedHeader::Forwarded).resolve(peer, &fwd),
+                expected
+            );
+        }
+    }
+}

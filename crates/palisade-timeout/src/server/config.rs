@@ -55,8 +55,9 @@ impl TryFrom<HttpTimeoutConfig> for HttpTimeoutLayer {
     type Error = BuildError;
 
     fn try_from(config: HttpTimeoutConfig) -> Result<Self, Self::Error> {
-        let status = StatusCode::from_u16(config.status)
-            .map_err(|_| BuildError::new("status", format!("{} is not an HTTP status", config.status)))?;
+        let status = StatusCode::from_u16(config.status).map_err(|_| {
+            BuildError::new("status", format!("{} is not an HTTP status", config.status))
+        })?;
         let mut builder = HttpTimeoutLayer::builder(config.timeout).status(status);
         if let Some(inbound) = config.inbound_deadline {
             let name = HeaderName::try_from(inbound.header.as_str()).map_err(|_| {
@@ -65,7 +66,8 @@ impl TryFrom<HttpTimeoutConfig> for HttpTimeoutLayer {
                     format!("{:?} is not a header name", inbound.header),
                 )
             })?;
-            builder = builder.inbound_deadline(DeadlineHeader::new(name, inbound.format), inbound.cap);
+            builder =
+                builder.inbound_deadline(DeadlineHeader::new(name, inbound.format), inbound.cap);
         }
         builder.build()
     }

@@ -54,8 +54,8 @@ use tower_service::Service;
 
 #[cfg(feature = "serde")]
 pub use self::config::{HttpTimeoutConfig, InboundDeadlineConfig};
-pub use self::future::ResponseFuture;
 use self::future::Rejection;
+pub use self::future::ResponseFuture;
 use self::layer::Config;
 pub use self::layer::{HttpTimeoutBuilder, HttpTimeoutLayer};
 
@@ -112,8 +112,7 @@ where
             },
             None => self.config.timeout,
         };
-        let deadline =
-            Deadline::after_from(now, budget).insert_earliest(request.extensions_mut());
+        let deadline = Deadline::after_from(now, budget).insert_earliest(request.extensions_mut());
         if deadline.has_passed_at(now) {
             return ResponseFuture::answered(Rejection::Elapsed(self.config.clone()));
         }
