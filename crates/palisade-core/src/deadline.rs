@@ -77,6 +77,10 @@ impl Deadline {
 
     /// Stores this deadline unless `extensions` already holds an earlier one; returns the
     /// deadline now in force.
+    #[allow(
+        clippy::return_self_not_must_use,
+        reason = "called for its effect on `extensions`"
+    )]
     pub fn insert_earliest(self, extensions: &mut Extensions) -> Self {
         let effective = match extensions.get::<Self>() {
             Some(existing) if *existing <= self => *existing,

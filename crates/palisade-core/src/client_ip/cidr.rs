@@ -100,26 +100,21 @@ impl FromStr for Cidr {
             input: s.chars().take(64).collect(),
         };
         let trimmed = s.trim();
-        let (addr, prefix) = match trimmed.split_once('/') {
-            Some((addr, prefix)) => {
-                if prefix.is_empty()
-                    || prefix.len() > 3
-                    || !prefix.bytes().all(|b| b.is_ascii_digit())
-                {
-                    return Err(invalid());
-                }
-                let addr: IpAddr = addr.parse().map_err(|_| invalid())?;
-                (addr, prefix.parse::<u8>().map_err(|_| invalid())?)
+        let (addr, prefix) = if let Some((addr, prefix)) = trimmed.split_once('/') {
+            if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(invalid());
             }
-            None => {
-                let addr: IpAddr = trimmed.parse().map_err(|_| invalid())?;
-                let prefix = if addr.to_canonical().is_ipv4() {
-                    32
-                } else {
-                    128
-                };
-                (addr, prefix)
-            }
+            let addr: IpAddr = addr.parse().map_err(|_| invalid())?;
+            (addr, prefix.parse::<u8>().map_err(|_| invalid())?)
+        } else {
+            let addr: IpAddr = trimmed.parse().map_err(|_| invalid())?;
+            let prefix = if addr.to_canonical().is_ipv4() {
+                32
+            } else {
+                128
+            };
+            (addr, prefix)
         };
         // `::ffff:10.0.0.0/104` is the IPv4 network 10.0.0.0/8.
         let prefix = match addr {

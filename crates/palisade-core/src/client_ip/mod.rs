@@ -42,7 +42,7 @@ impl std::fmt::Display for ClientIp {
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum ForwardedHeader {
-    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, HAProxy, most cloud load balancers).
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, `HAProxy`, most cloud load balancers).
     #[default]
     XForwardedFor,
     /// `Forwarded: for=client, for=proxy1` (RFC 7239; Envoy and some CDNs).

@@ -246,6 +246,7 @@ fn is_tchar(b: u8) -> bool {
 mod tests {
     use super::*;
 
+    #[allow(clippy::unnecessary_wraps, reason = "a hop is an Option")]
     fn ip(s: &str) -> Hop {
         Some(s.parse().unwrap())
     }

@@ -267,7 +267,9 @@ mod properties {
             prop_assume!(!proxies.is_trusted(real));
             let mut value = format!("{client_text}, {real}");
             for h in &hops {
-                value.push_str(&format!(", 10.0.{h}.1"));
+                value += ", 10.0.";
+                value += &h.to_string();
+                value += ".1";
             }
             let mut map = HeaderMap::new();
             if let Ok(v) = http::HeaderValue::from_str(&value) {

@@ -1,6 +1,6 @@
 //! A timeout for any [`Service`], inbound or outbound.
 //!
-//! The error is a [`BoxError`]: an [`Elapsed`] when the timeout fired, otherwise the inner
+//! The error is a [`BoxError`]: an [`Elapsed`](crate::Elapsed) when the timeout fired, otherwise the inner
 //! service's error, so callers tell the two apart with `err.is::<Elapsed>()`.
 //!
 //! ```
