@@ -13,6 +13,8 @@
 //! - [`Classify`] and [`Outcome`]: one way to judge a response or an error, shared by the circuit
 //!   breaker, retries and metrics.
 //! - [`Deadline`]: the absolute instant by which a request must be answered.
+//! - [`require_scopes`]: a per-route scope requirement on the [`Identity`], answering `403`.
+//! - [`Rejection`] and [`ResponseFuture`]: the plumbing of a layer that answers on its own.
 //!
 //! # Example
 //!
@@ -39,6 +41,8 @@ mod client_ip;
 mod deadline;
 mod identity;
 pub mod problem;
+mod rejection;
+pub mod scope;
 #[cfg(feature = "serde")]
 pub mod serde_duration;
 
@@ -48,6 +52,8 @@ pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr, TrustedProxies
 pub use deadline::Deadline;
 pub use identity::{Identity, IdentitySource};
 pub use problem::Problem;
+pub use rejection::{Rejection, ResponseFuture};
+pub use scope::{RequireScopes, RequireScopesLayer, require_scopes};
 
 #[doc(hidden)]
 pub mod __fuzz {

@@ -1,0 +1,218 @@
+use std::fmt;
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::header::{HeaderValue, WWW_AUTHENTICATE};
+use palisade_core::problem::types;
+use palisade_core::{Problem, Rejection};
+use tower_layer::Layer;
+
+use super::{ApiKey, Reason, Shared};
+use crate::extract::MAX_KEY_LEN;
+use crate::format::KeyFormat;
+use crate::{KeySources, KeyStore};
+
+/// Authenticates requests by API key. See the [crate documentation](crate).
+#[derive(Clone)]
+pub struct ApiKeyLayer {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ApiKeyLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyLayer")
+            .field("store", &self.shared.store)
+            .field("sources", &self.shared.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeyLayer {
+    /// Authenticates against `store`, reading `Authorization: Bearer` and `X-API-Key`,
+    /// accepting only Palisade-format keys.
+    pub fn new(store: KeyStore) -> Self {
+        Self::builder(store)
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    /// A builder for the other settings.
+    pub fn builder(store: KeyStore) -> ApiKeyBuilder {
+        ApiKeyBuilder {
+            store,
+            sources: KeySources::default(),
+            format: KeyFormat::default(),
+            legacy: false,
+            realm: "api".to_owned(),
+        }
+    }
+
+    /// The live key store.
+    pub fn store(&self) -> &KeyStore {
+        &self.shared.store
+    }
+}
+
+impl<S> Layer<S> for ApiKeyLayer {
+    type Service = ApiKey<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApiKey {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Builds an [`ApiKeyLayer`]; [`build`](Self::build) checks the settings once.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ApiKeyBuilder {
+    store: KeyStore,
+    sources: KeySources,
+    format: KeyFormat,
+    legacy: bool,
+    realm: String,
+}
+
+/// An [`ApiKeyLayer`] setting that does not make sense; the message names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    field: &'static str,
+    reason: &'static str,
+}
+
+impl BuildError {
+    /// The setting that is wrong.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl ApiKeyBuilder {
+    /// Where keys are read from.
+    pub fn sources(mut self, sources: KeySources) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// Which key prefixes are accepted (default: any well-formed prefix with a valid checksum).
+    pub fn format(mut self, format: KeyFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Also accepts opaque keys that are not in Palisade's format (default: no). They are
+    /// looked up by digest like any other key; only the early checksum rejection is lost.
+    pub fn accept_legacy_keys(mut self, accept: bool) -> Self {
+        self.legacy = accept;
+        self
+    }
+
+    /// The realm named in `WWW-Authenticate` (default: `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Checks the settings and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] naming `sources` when no place to read a key from is enabled, or `realm`
+    /// when it is empty or not plain visible ASCII without quotes or backslashes.
+    pub fn build(self) -> Result<ApiKeyLayer, BuildError> {
+        if !self.sources.bearer()
+            && self.sources.header().is_none()
+            && self.sources.query_parameter().is_none()
+        {
+            return Err(BuildError {
+                field: "sources",
+                reason: "no place to read a key from is enabled",
+            });
+        }
+        if self.realm.is_empty()
+            || !self
+                .realm
+                .bytes()
+                .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
+        {
+            return Err(BuildError {
+                field: "realm",
+                reason: "use plain visible ASCII without quotes or backslashes",
+            });
+        }
+        let rejections = Reason::ALL.map(|reason| self.rejection(reason));
+        Ok(ApiKeyLayer {
+            shared: Arc::new(Shared {
+                store: self.store,
+                sources: self.sources,
+                format: self.format,
+                legacy: self.legacy,
+                rejections,
+            }),
+        })
+    }
+
+    fn rejection(&self, reason: Reason) -> Rejection {
+        let where_to = match (self.sources.bearer(), self.sources.header()) {
+            (true, Some(header)) => format!("`Authorization: Bearer <key>` or `{header}: <key>`"),
+            (true, None) => "`Authorization: Bearer <key>`".to_owned(),
+            (false, Some(header)) => format!("`{header}: <key>`"),
+            (false, None) => "the query string".to_owned(),
+        };
+        let (title, detail) = match reason {
+            Reason::Missing => ("API key required", format!("send an API key in {where_to}")),
+            Reason::Several => (
+                "Several API keys",
+                "send exactly one API key; this request carried more than one".to_owned(),
+            ),
+            Reason::MalformedHeader => (
+                "Malformed API key header",
+                format!("the key must be a single token in {where_to}"),
+            ),
+            Reason::Oversized => (
+                "API key too long",
+                format!("an API key is at most {MAX_KEY_LEN} bytes"),
+            ),
+            Reason::Malformed => (
+                "Malformed API key",
+                "the API key is not well-formed or its checksum does not match; check it was copied whole"
+                    .to_owned(),
+            ),
+            Reason::Unknown => ("Invalid API key", "the API key is not recognised".to_owned()),
+            Reason::Disabled => ("API key disabled", "the API key has been disabled".to_owned()),
+            Reason::Expired => ("API key expired", "the API key has expired".to_owned()),
+        };
+        let problem = Problem::new(StatusCode::UNAUTHORIZED)
+            .with_type(types::UNAUTHENTICATED)
+            .with_title(title)
+            .with_detail(detail);
+        // RFC 6750 section 3: no error code when no credentials were sent.
+        let error = if reason == Reason::Missing {
+            ""
+        } else {
+            ", error=\"invalid_token\""
+        };
+        let challenge = if self.sources.bearer() {
+            format!("Bearer realm=\"{}\"{error}", self.realm)
+        } else {
+            let header = self
+                .sources
+                .header()
+                .map_or_else(String::new, |h| format!(", header=\"{h}\""));
+            format!("ApiKey realm=\"{}\"{header}{error}", self.realm)
+        };
+        let challenge =
+            HeaderValue::try_from(challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        Rejection::new(&problem).with_header(WWW_AUTHENTICATE, challenge)
+    }
+}

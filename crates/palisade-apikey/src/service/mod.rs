@@ -1,0 +1,190 @@
+//! The API-key service.
+
+mod layer;
+
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::{Request, Response};
+use palisade_core::{Identity, Rejection, ResponseBody, ResponseFuture};
+use tower_service::Service;
+
+pub use self::layer::{ApiKeyBuilder, ApiKeyLayer, BuildError};
+use crate::extract::ExtractError;
+use crate::format::{FormatError, KeyFormat};
+use crate::keyset::Refusal;
+use crate::{KeyDigest, KeySet, KeySources, KeyStore};
+
+/// Why a request was refused; one problem response each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Missing,
+    Several,
+    MalformedHeader,
+    Oversized,
+    Malformed,
+    Unknown,
+    Disabled,
+    Expired,
+}
+
+impl Reason {
+    const ALL: [Self; 8] = [
+        Self::Missing,
+        Self::Several,
+        Self::MalformedHeader,
+        Self::Oversized,
+        Self::Malformed,
+        Self::Unknown,
+        Self::Disabled,
+        Self::Expired,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Several => "several",
+            Self::MalformedHeader => "malformed_header",
+            Self::Oversized => "oversized",
+            Self::Malformed => "malformed",
+            Self::Unknown => "unknown",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: KeyStore,
+    pub(crate) sources: KeySources,
+    pub(crate) format: KeyFormat,
+    pub(crate) legacy: bool,
+    /// Indexed by `Reason as usize`, rendered once.
+    pub(crate) rejections: [Rejection; 8],
+}
+
+impl Shared {
+    /// The whole decision, apart from the service plumbing.
+    fn authenticate(&self, headers: &http::HeaderMap, uri: &http::Uri) -> Result<Identity, Reason> {
+        let key = match self.sources.extract(headers, uri) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(Reason::Missing),
+            Err(ExtractError::Several) => return Err(Reason::Several),
+            Err(ExtractError::MalformedHeader) => return Err(Reason::MalformedHeader),
+            Err(ExtractError::Oversized) => return Err(Reason::Oversized),
+        };
+        verify(
+            &self.format,
+            self.legacy,
+            &self.store.load(),
+            &key,
+            SystemTime::now,
+        )
+        .map(|entry_identity| entry_identity.clone())
+    }
+}
+
+/// Checks `key` against `keys`: format first (no lookup for a mistyped key), then the digest,
+/// then the entry's enabled flag and expiry.
+pub(crate) fn verify<'k>(
+    format: &KeyFormat,
+    legacy: bool,
+    keys: &'k KeySet,
+    key: &str,
+    now: impl FnOnce() -> SystemTime,
+) -> Result<&'k Identity, Reason> {
+    match format.check(key) {
+        Ok(()) => {}
+        Err(FormatError::Shape) if legacy => {}
+        Err(_) => return Err(Reason::Malformed),
+    }
+    let Some(entry) = keys.find(&KeyDigest::of(key)) else {
+        return Err(Reason::Unknown);
+    };
+    match KeySet::usable(entry, now) {
+        Ok(()) => Ok(entry.identity()),
+        Err(refusal) => {
+            tracing::debug!(
+                key_id = entry.key_id(),
+                principal = entry.principal(),
+                ?refusal,
+                "API key refused"
+            );
+            Err(match refusal {
+                Refusal::Disabled => Reason::Disabled,
+                Refusal::Expired => Reason::Expired,
+            })
+        }
+    }
+}
+
+/// Authenticates each request by API key; see [`ApiKeyLayer`].
+#[derive(Clone)]
+pub struct ApiKey<S> {
+    inner: S,
+    shared: std::sync::Arc<Shared>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for ApiKey<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("inner", &self.inner)
+            .field("store", &self.shared.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> ApiKey<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ApiKey<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        match self.shared.authenticate(request.headers(), request.uri()) {
+            Ok(identity) => {
+                tracing::trace!(
+                    principal = identity.subject(),
+                    key_id = identity.key_id(),
+                    "API key accepted"
+                );
+                #[cfg(feature = "metrics")]
+                metrics::counter!("palisade_apikey_requests_total", "outcome" => "accepted")
+                    .increment(1);
+                request.extensions_mut().insert(identity);
+                ResponseFuture::inner(self.inner.call(request))
+            }
+            Err(reason) => {
+                tracing::debug!(reason = reason.label(), "request refused: API key");
+                #[cfg(feature = "metrics")]
+                metrics::counter!("palisade_apikey_requests_total", "outcome" => reason.label())
+                    .increment(1);
+                ResponseFuture::rejected(self.shared.rejections[reason as usize].clone())
+            }
+        }
+    }
+}
