@@ -181,7 +181,8 @@ impl Client {
 
 /// Captures the `tracing` output of the current thread while alive (TRACE level, all targets).
 ///
-/// Tests using it should run on a current-thread runtime so every event lands in the capture.
+/// Tests using it should run on a current-thread runtime so every event lands in the capture,
+/// and in a test binary of their own: `tracing` caches each callsite's interest process-wide.
 #[derive(Debug)]
 pub struct CapturedLogs {
     buffer: Arc<Mutex<Vec<u8>>>,
@@ -215,9 +216,12 @@ impl CapturedLogs {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Callsites first hit before this subscriber existed may have cached "never".
+        tracing::callsite::rebuild_interest_cache();
         Self {
             buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
+            _guard: guard,
         }
     }
 

@@ -188,3 +188,117 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyEntry;
+    use crate::format::generate;
+
+    #[test]
+    fn verify_table() {
+        let ours = generate("pal_live").unwrap();
+        let test_key = generate("pal_test").unwrap();
+        let legacy = "0123456789abcdef-legacy";
+        let keys = KeySet::from_entries([
+            KeyEntry::new(KeyDigest::of(&ours), "a").unwrap(),
+            KeyEntry::new(KeyDigest::of(&test_key), "b").unwrap(),
+            KeyEntry::new(KeyDigest::of(legacy), "c").unwrap(),
+        ])
+        .unwrap();
+        let any = KeyFormat::default();
+        let live_only = KeyFormat::with_prefixes(["pal_live"]).unwrap();
+        let mut typo = ours.clone().into_bytes();
+        // Another alphanumeric character: the shape holds, the checksum breaks.
+        typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).unwrap();
+        let cases: [(&str, &KeyFormat, bool, &str, Result<&str, Reason>); 8] = [
+            ("our key", &any, false, &ours, Ok("a")),
+            ("test key, any prefix", &any, false, &test_key, Ok("b")),
+            (
+                "test key, live only",
+                &live_only,
+                false,
+                &test_key,
+                Err(Reason::Malformed),
+            ),
+            (
+                "legacy key refused by default",
+                &any,
+                false,
+                legacy,
+                Err(Reason::Malformed),
+            ),
+            (
+                "legacy key accepted when enabled",
+                &any,
+                true,
+                legacy,
+                Ok("c"),
+            ),
+            (
+                "unknown legacy key",
+                &any,
+                true,
+                "not-a-stored-key",
+                Err(Reason::Unknown),
+            ),
+            (
+                "typo is malformed even with legacy on",
+                &any,
+                true,
+                &typo,
+                Err(Reason::Malformed),
+            ),
+            (
+                "unknown well-formed key",
+                &any,
+                false,
+                &generate("pal_live").unwrap(),
+                Err(Reason::Unknown),
+            ),
+        ];
+        for (name, format, legacy_on, key, expected) in cases {
+            let got = verify(format, legacy_on, &keys, key, SystemTime::now).map(Identity::subject);
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn builder_errors_name_the_setting() {
+        let store = KeyStore::new(KeySet::new());
+        let none = KeySources::default().with_bearer(false).with_header(None);
+        let err = ApiKeyLayer::builder(store.clone())
+            .sources(none)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sources");
+        for realm in ["", "a\"b", "tab\there"] {
+            let err = ApiKeyLayer::builder(store.clone())
+                .realm(realm)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.field(), "realm", "{realm:?}");
+        }
+        assert!(
+            ApiKeyLayer::builder(store)
+                .realm("orders api")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn challenge_without_bearer_names_the_header() {
+        let layer = ApiKeyLayer::builder(KeyStore::new(KeySet::new()))
+            .sources(KeySources::default().with_bearer(false))
+            .build()
+            .unwrap();
+        let response: Response<ResponseBody<String>> =
+            layer.shared.rejections[Reason::Missing as usize].to_response();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "ApiKey realm=\"api\", header=\"x-api-key\""
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! API-key authentication over real HTTP on 127.0.0.1.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use http::StatusCode;
+use palisade_apikey::format::generate;
+use palisade_apikey::{ApiKeyLayer, KeyDigest, KeyEntry, KeySet, KeyStore, require_scopes};
+use palisade_core::Identity;
+use palisade_test_support::{Client, Reply, TestServer};
+
+struct Keys {
+    valid: String,
+    reader: String,
+    disabled: String,
+    expired: String,
+    unknown: String,
+}
+
+fn keys() -> (Keys, KeySet) {
+    let keys = Keys {
+        valid: generate("pal_live").unwrap(),
+        reader: generate("pal_live").unwrap(),
+        disabled: generate("pal_live").unwrap(),
+        expired: generate("pal_live").unwrap(),
+        unknown: generate("pal_live").unwrap(),
+    };
+    let set = KeySet::from_entries([
+        KeyEntry::new(KeyDigest::of(&keys.valid), "billing")
+            .unwrap()
+            .with_scopes(["orders:read", "orders:write"])
+            .unwrap(),
+        KeyEntry::new(KeyDigest::of(&keys.reader), "reporting")
+            .unwrap()
+            .with_scopes(["orders:read"])
+            .unwrap(),
+        KeyEntry::new(KeyDigest::of(&keys.disabled), "retired")
+            .unwrap()
+            .with_enabled(false),
+        KeyEntry::new(KeyDigest::of(&keys.expired), "temp")
+            .unwrap()
+            .with_not_after(SystemTime::now() - Duration::from_secs(60)),
+    ])
+    .unwrap();
+    (keys, set)
+}
+
+fn app(store: KeyStore) -> Router {
+    Router::new()
+        .route(
+            "/orders",
+            get(|Extension(identity): Extension<Identity>| async move {
+                format!(
+                    "{} {}",
+                    identity.subject(),
+                    identity.key_id().unwrap_or_default()
+                )
+            }),
+        )
+        .route(
+            "/orders/new",
+            post(|| async { "created" }).route_layer(require_scopes(["orders:write"])),
+        )
+        .layer(ApiKeyLayer::new(store))
+}
+
+fn assert_problem(
+    reply: &Reply,
+    status: StatusCode,
+    title: &str,
+    secret: Option<&str>,
+    case: &str,
+) {
+    assert_eq!(reply.status, status, "{case}: {}", reply.text());
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json"),
+        "{case}"
+    );
+    let json = reply.json();
+    assert_eq!(json["status"], status.as_u16(), "{case}");
+    assert_eq!(json["title"], title, "{case}");
+    if let Some(secret) = secret {
+        assert!(
+            !reply.text().contains(secret),
+            "{case}: the body echoes the key"
+        );
+        for value in reply.headers.values() {
+            let value = value.to_str().unwrap_or_default();
+            assert!(!value.contains(secret), "{case}: a header echoes the key");
+        }
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = reply
+            .header("www-authenticate")
+            .expect("401 carries WWW-Authenticate");
+        assert!(
+            challenge.starts_with("Bearer realm=\"api\""),
+            "{case}: {challenge}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_outcome_has_its_status_and_problem() {
+    let (keys, set) = keys();
+    let server = TestServer::spawn(app(KeyStore::new(set))).await;
+    let client = Client::new();
+    let url = server.url("/orders");
+    let bearer = |k: &str| format!("Bearer {k}");
+
+    // Accepted, by either header.
+    let ok = client.get(&url, &[("x-api-key", &keys.valid)]).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(
+        ok.text(),
+        format!("billing {}", KeyDigest::of(&keys.valid).short_id())
+    );
+    let ok = client
+        .get(&url, &[("authorization", &bearer(&keys.valid))])
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+
+    let mut typo = keys.valid.clone().into_bytes();
+    typo[10] = if typo[10] == b'x' { b'y' } else { b'x' };
+    let typo = String::from_utf8(typo).unwrap();
+    let oversized = format!("{}{}", keys.valid, "a".repeat(300));
+    let missing_header: [(&str, &str); 0] = [];
+    let cases: Vec<(&str, Vec<(&str, String)>, &str, &str)> = vec![
+        (
+            "unknown",
+            vec![("x-api-key", keys.unknown.clone())],
+            "Invalid API key",
+            &keys.unknown,
+        ),
+        (
+            "disabled",
+            vec![("x-api-key", keys.disabled.clone())],
+            "API key disabled",
+            &keys.disabled,
+        ),
+        (
+            "expired",
+            vec![("authorization", bearer(&keys.expired))],
+            "API key expired",
+            &keys.expired,
+        ),
+        (
+            "malformed (checksum)",
+            vec![("x-api-key", typo.clone())],
+            "Malformed API key",
+            &typo,
+        ),
+        (
+            "malformed (not our format)",
+            vec![("x-api-key", "hunter2-legacy-key".to_owned())],
+            "Malformed API key",
+            "hunter2-legacy-key",
+        ),
+        (
+            "malformed header",
+            vec![("authorization", format!("Bearer {} extra", keys.valid))],
+            "Malformed API key header",
+            &keys.valid,
+        ),
+        (
+            "duplicate header",
+            vec![
+                ("x-api-key", keys.valid.clone()),
+                ("x-api-key", keys.reader.clone()),
+            ],
+            "Several API keys",
+            &keys.valid,
+        ),
+        (
+            "bearer and header",
+            vec![
+                ("x-api-key", keys.valid.clone()),
+                ("authorization", bearer(&keys.valid)),
+            ],
+            "Several API keys",
+            &keys.valid,
+        ),
+        (
+            "oversized",
+            vec![("x-api-key", oversized.clone())],
+            "API key too long",
+            &oversized,
+        ),
+    ];
+    for (case, headers, title, secret) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let reply = client.get(&url, &headers).await;
+        assert_problem(&reply, StatusCode::UNAUTHORIZED, title, Some(secret), case);
+        if case == "unknown" {
+            assert!(
+                reply
+                    .header("www-authenticate")
+                    .unwrap()
+                    .contains("error=\"invalid_token\"")
+            );
+        }
+    }
+
+    let missing = client.get(&url, &missing_header).await;
+    assert_problem(
+        &missing,
+        StatusCode::UNAUTHORIZED,
+        "API key required",
+        None,
+        "missing",
+    );
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
+}
+
+#[tokio::test]
+async fn a_route_that_needs_a_scope_answers_403() {
+    let (keys, set) = keys();
+    let server = TestServer::spawn(app(KeyStore::new(set))).await;
+    let client = Client::new();
+    let post = |key: &str| {
+        http::Request::post(server.url("/orders/new"))
+            .header("x-api-key", key)
+            .body(http_body_util::Full::default())
+            .unwrap()
+    };
+    let writer = client.send(post(&keys.valid)).await;
+    assert_eq!(writer.status, StatusCode::OK);
+    let reader = client.send(post(&keys.reader)).await;
+    assert_problem(
+        &reader,
+        StatusCode::FORBIDDEN,
+        "Missing scope",
+        Some(&keys.reader),
+        "wrong scope",
+    );
+    assert_eq!(
+        reader.json()["required_scopes"],
+        serde_json::json!(["orders:write"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_under_load_fails_no_request() {
+    let old = generate("pal_live").unwrap();
+    let new = generate("pal_live").unwrap();
+    let entry = |key: &str| KeyEntry::new(KeyDigest::of(key), "billing").unwrap();
+    let store = KeyStore::new(KeySet::from_entries([entry(&old)]).unwrap());
+    let server = TestServer::spawn(app(store.clone())).await;
+    let url = server.url("/orders");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (url, old, stop, served) = (url.clone(), old.clone(), stop.clone(), served.clone());
+        clients.push(tokio::spawn(async move {
+            let client = Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let reply = client.get(&url, &[("x-api-key", &old)]).await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::OK,
+                    "a request failed during a swap"
+                );
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Rotate: both keys, then the old key alone, and again, until the clients have sent a few
+    // hundred requests across the swaps (bounded in time).
+    let started = std::time::Instant::now();
+    let mut swaps = 0u32;
+    while served.load(Ordering::Relaxed) < 400 && started.elapsed() < Duration::from_secs(20) {
+        let set = if swaps % 2 == 0 {
+            KeySet::from_entries([entry(&old), entry(&new)]).unwrap()
+        } else {
+            KeySet::from_entries([entry(&old)]).unwrap()
+        };
+        store.replace(set);
+        swaps += 1;
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    assert!(
+        swaps > 10,
+        "the key set was swapped while requests ran ({swaps} swaps)"
+    );
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert!(served.load(Ordering::Relaxed) > 0);
+
+    // Finish the rotation: the new key only.
+    store.replace(KeySet::from_entries([entry(&new)]).unwrap());
+
+    let client = Client::new();
+    assert_eq!(
+        client.get(&url, &[("x-api-key", &new)]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.get(&url, &[("x-api-key", &old)]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_key_file_reloads_and_a_bad_file_keeps_the_current_keys() {
+    let first = generate("pal_live").unwrap();
+    let second = generate("pal_live").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.txt");
+    std::fs::write(&path, format!("{} principal=a\n", KeyDigest::of(&first))).unwrap();
+    let store = KeyStore::from_file(&path).unwrap();
+    let server = TestServer::spawn(app(store.clone())).await;
+    let client = Client::new();
+    let url = server.url("/orders");
+    assert_eq!(
+        client.get(&url, &[("x-api-key", &first)]).await.status,
+        StatusCode::OK
+    );
+
+    std::fs::write(
+        &path,
+        format!(
+            "{} principal=a\n{} principal=b\n",
+            KeyDigest::of(&first),
+            KeyDigest::of(&second)
+        ),
+    )
+    .unwrap();
+    assert_eq!(store.reload_from_file(&path).unwrap(), 2);
+    assert_eq!(
+        client.get(&url, &[("x-api-key", &second)]).await.status,
+        StatusCode::OK
+    );
+
+    std::fs::write(&path, "sha256:nothex principal=a\n").unwrap();
+    let err = store.reload_from_file(&path).unwrap_err();
+    assert!(err.to_string().contains("line 1"), "{err}");
+    assert_eq!(store.load().len(), 2, "the current keys stay in force");
+    assert_eq!(
+        client.get(&url, &[("x-api-key", &second)]).await.status,
+        StatusCode::OK
+    );
+}
