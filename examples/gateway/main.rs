@@ -6,11 +6,13 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use palisade::TrustedProxies;
-use palisade_examples::gateway::{self, Config};
+use palisade::apikey::KeyStore;
+use palisade_examples::gateway::{self, Config, DEMO_KEY};
 use tracing_subscriber::EnvFilter;
 
 /// The Palisade demo gateway.
@@ -26,6 +28,10 @@ struct Args {
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
     #[arg(long, env = "PALISADE_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// A key file (lines from `palisade apikey new`), reloaded on SIGHUP. Without it, the
+    /// embedded demo key is accepted.
+    #[arg(long, env = "PALISADE_API_KEYS")]
+    api_keys: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -37,21 +43,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let args = Args::parse();
+    let keys = match &args.api_keys {
+        Some(path) => {
+            let store = KeyStore::from_file(path)?;
+            tracing::info!(path = %path.display(), keys = store.load().len(), "API keys loaded; SIGHUP reloads them");
+            reload_on_sighup(store.clone(), path.clone());
+            store
+        }
+        None => {
+            tracing::warn!("no --api-keys file: accepting the public demo key {DEMO_KEY}");
+            Config::default().keys
+        }
+    };
     let config = Config {
         timeout: args.timeout,
         trusted_proxies: TrustedProxies::new(&args.trusted_proxies)?,
+        keys,
     };
     let app = gateway::app(&config)?;
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(
         addr = %listener.local_addr()?,
         timeout = ?config.timeout,
-        "palisade gateway listening; try: curl 'http://{}/v1/slow?ms=5000'",
+        "palisade gateway listening; try: curl -H 'x-api-key: {DEMO_KEY}' 'http://{}/v1/slow?ms=5000'",
         listener.local_addr()?
     );
     gateway::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reloads the key file on each SIGHUP; a bad file leaves the current keys in force.
+fn reload_on_sighup(store: KeyStore, path: PathBuf) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::error!("cannot listen for SIGHUP: keys will not reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            // Errors are logged by the store; the current keys stay in force.
+            if let Ok(count) = store.reload_from_file(&path) {
+                tracing::info!(keys = count, "API keys reloaded");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (store, path);
 }
 
 /// Completes on SIGINT or SIGTERM; in-flight requests then finish before the server stops.

@@ -1,7 +1,8 @@
 //! The demo gateway: an axum service behind Palisade's layers.
 //!
-//! Routes: `GET /healthz`, `GET /v1/hello`, `POST /v1/echo` (JSON) and `GET /v1/slow?ms=N`,
-//! which shows the timeout layer answering `504`. Every error is a problem+json response.
+//! Routes: `GET /healthz` (open), and behind an API key `GET /v1/hello`, `POST /v1/echo` (JSON,
+//! scope `echo:write`) and `GET /v1/slow?ms=N`, which shows the timeout layer answering `504`.
+//! Every error is a problem+json response.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,9 +13,10 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, State};
 use axum::http::{HeaderName, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use palisade::apikey::{ApiKeyLayer, KeySet, KeyStore};
 use palisade::timeout::{DeadlineHeader, HttpTimeoutLayer};
-use palisade::{Problem, TrustedProxies};
+use palisade::{Identity, Problem, TrustedProxies, require_scopes};
 use serde::Deserialize;
 use tower::ServiceBuilder;
 use tower_http::ServiceBuilderExt as _;
@@ -25,6 +27,17 @@ pub const MAX_SLOW_MS: u64 = 60_000;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The demo API key, accepted when no key file is given. It is public: never use it, or the
+/// embedded key set below, outside the demo.
+pub const DEMO_KEY: &str = "pal_demo_2Oa6KmWtP4kcChKu1OwMScNvaRtSsij9_1CnNwM";
+
+/// The embedded key set: only the digest of [`DEMO_KEY`], as `palisade apikey new --prefix
+/// pal_demo --principal demo --scopes hello:read,echo:write` printed it.
+pub const DEMO_KEYS: &str = "\
+# The demo key (printed at start-up). Replace with --api-keys FILE.
+sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=demo scopes=hello:read,echo:write
+";
+
 /// What the gateway needs to know; every field has an embedded default.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -32,6 +45,8 @@ pub struct Config {
     pub timeout: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// The API keys `/v1/*` accepts; replace its set to rotate keys live.
+    pub keys: KeyStore,
 }
 
 impl Default for Config {
@@ -39,6 +54,7 @@ impl Default for Config {
         Self {
             timeout: Duration::from_secs(2),
             trusted_proxies: TrustedProxies::none(),
+            keys: KeyStore::new(KeySet::parse(DEMO_KEYS).expect("the embedded key set parses")),
         }
     }
 }
@@ -58,10 +74,18 @@ pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
         .inbound_deadline(DeadlineHeader::grpc_timeout(), config.timeout)
         .build()?;
     let request_id = HeaderName::from_static("x-request-id");
+    // Every `/v1` route needs an API key; `/v1/echo` also the `echo:write` scope.
     let v1 = Router::new()
-        .route("/hello", get(hello))
-        .route("/echo", post(echo))
-        .route("/slow", get(slow));
+        .route(
+            "/hello",
+            get(hello).route_layer(require_scopes(["hello:read"])),
+        )
+        .route(
+            "/echo",
+            post(echo).route_layer(require_scopes(["echo:write"])),
+        )
+        .route("/slow", get(slow))
+        .layer(ApiKeyLayer::new(config.keys.clone()));
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .nest("/v1", v1)
@@ -111,10 +135,14 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn hello(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(identity): Extension<Identity>,
     headers: http::HeaderMap,
 ) -> Json<serde_json::Value> {
     let client = state.trusted_proxies.resolve(peer.ip(), &headers);
-    Json(serde_json::json!({ "message": "hello", "client_ip": client.to_string() }))
+    Json(serde_json::json!({
+        "message": format!("hello, {}", identity.subject()),
+        "client_ip": client.to_string(),
+    }))
 }
 
 async fn echo(ProblemJson(value): ProblemJson<serde_json::Value>) -> Json<serde_json::Value> {

@@ -6,8 +6,11 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use palisade::TrustedProxies;
-use palisade_examples::gateway::{self, Config};
+use palisade::apikey::{KeyDigest, KeySet};
+use palisade_examples::gateway::{self, Config, DEMO_KEY};
 use palisade_test_support::{Client, TestServer};
+
+const KEY: (&str, &str) = ("x-api-key", DEMO_KEY);
 
 async fn start(config: Config) -> TestServer {
     TestServer::spawn(gateway::app(&config).unwrap()).await
@@ -33,9 +36,13 @@ async fn healthz_and_hello() {
     );
 
     let hello = client
-        .get(&server.url("/v1/hello"), &[("x-forwarded-for", "6.6.6.6")])
+        .get(
+            &server.url("/v1/hello"),
+            &[("x-forwarded-for", "6.6.6.6"), KEY],
+        )
         .await;
     assert_eq!(hello.status, StatusCode::OK);
+    assert_eq!(hello.json()["message"], "hello, demo");
     // No trusted proxy configured: the spoofed header is ignored.
     assert_eq!(hello.json()["client_ip"], "127.0.0.1");
 }
@@ -50,7 +57,7 @@ async fn hello_believes_a_trusted_proxy() {
     let hello = Client::new()
         .get(
             &server.url("/v1/hello"),
-            &[("x-forwarded-for", "6.6.6.6, 203.0.113.5")],
+            &[("x-forwarded-for", "6.6.6.6, 203.0.113.5"), KEY],
         )
         .await;
     assert_eq!(hello.json()["client_ip"], "203.0.113.5");
@@ -60,7 +67,7 @@ async fn hello_believes_a_trusted_proxy() {
 async fn slow_answers_504_problem_after_the_timeout() {
     let server = start(fast()).await;
     let reply = Client::new()
-        .get(&server.url("/v1/slow?ms=5000"), &[])
+        .get(&server.url("/v1/slow?ms=5000"), &[KEY])
         .await;
     assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(
@@ -69,7 +76,9 @@ async fn slow_answers_504_problem_after_the_timeout() {
     );
     assert_eq!(reply.json()["status"], 504);
 
-    let quick = Client::new().get(&server.url("/v1/slow?ms=1"), &[]).await;
+    let quick = Client::new()
+        .get(&server.url("/v1/slow?ms=1"), &[KEY])
+        .await;
     assert_eq!(quick.status, StatusCode::OK);
     assert_eq!(quick.json()["slept_ms"], 1);
 }
@@ -78,7 +87,10 @@ async fn slow_answers_504_problem_after_the_timeout() {
 async fn a_caller_deadline_shortens_the_timeout() {
     let server = start(Config::default()).await;
     let reply = Client::new()
-        .get(&server.url("/v1/slow?ms=1500"), &[("grpc-timeout", "50m")])
+        .get(
+            &server.url("/v1/slow?ms=1500"),
+            &[("grpc-timeout", "50m"), KEY],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
 }
@@ -90,31 +102,44 @@ async fn bad_input_gets_problem_json() {
     let post = |body: &'static str, content_type: &'static str| {
         Request::post(server.url("/v1/echo"))
             .header("content-type", content_type)
+            .header(KEY.0, KEY.1)
             .body(Full::new(Bytes::from_static(body.as_bytes())))
             .unwrap()
     };
     let cases = [
         (
             "missing ms",
-            client.get(&server.url("/v1/slow"), &[]).await,
+            client.get(&server.url("/v1/slow"), &[KEY]).await,
             StatusCode::BAD_REQUEST,
         ),
         (
             "ms not a number",
-            client.get(&server.url("/v1/slow?ms=abc"), &[]).await,
+            client.get(&server.url("/v1/slow?ms=abc"), &[KEY]).await,
             StatusCode::BAD_REQUEST,
         ),
         (
             "ms too large",
-            client.get(&server.url("/v1/slow?ms=999999"), &[]).await,
+            client.get(&server.url("/v1/slow?ms=999999"), &[KEY]).await,
             StatusCode::BAD_REQUEST,
         ),
         (
             "bad grpc-timeout",
             client
-                .get(&server.url("/v1/slow?ms=1"), &[("grpc-timeout", "x")])
+                .get(&server.url("/v1/slow?ms=1"), &[("grpc-timeout", "x"), KEY])
                 .await,
             StatusCode::BAD_REQUEST,
+        ),
+        (
+            "no API key",
+            client.get(&server.url("/v1/hello"), &[]).await,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong API key",
+            client
+                .get(&server.url("/v1/hello"), &[("x-api-key", "pal_demo_nope")])
+                .await,
+            StatusCode::UNAUTHORIZED,
         ),
         (
             "unknown route",
@@ -150,6 +175,7 @@ async fn echo_returns_the_json() {
         .send(
             Request::post(server.url("/v1/echo"))
                 .header("content-type", "application/json")
+                .header(KEY.0, KEY.1)
                 .body(Full::new(Bytes::from_static(br#"{"a":[1,2,{"b":null}]}"#)))
                 .unwrap(),
         )
@@ -166,6 +192,7 @@ async fn an_oversized_body_is_413() {
         .send(
             Request::post(server.url("/v1/echo"))
                 .header("content-type", "application/json")
+                .header(KEY.0, KEY.1)
                 .body(Full::new(Bytes::from(body)))
                 .unwrap(),
         )
@@ -191,7 +218,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     ));
     let in_flight = tokio::spawn(async move {
         Client::new()
-            .get(&format!("http://{addr}/v1/slow?ms=400"), &[])
+            .get(&format!("http://{addr}/v1/slow?ms=400"), &[KEY])
             .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -203,4 +230,52 @@ async fn shutdown_lets_in_flight_requests_finish() {
         "the in-flight request finished"
     );
     server.await.unwrap().unwrap();
+}
+
+#[test]
+fn the_embedded_key_set_holds_the_demo_key_digest() {
+    let set = KeySet::parse(gateway::DEMO_KEYS).unwrap();
+    let entry = set
+        .find(&KeyDigest::of(DEMO_KEY))
+        .expect("the demo key is accepted");
+    assert_eq!(entry.principal(), "demo");
+    assert!(
+        !gateway::DEMO_KEYS.contains(DEMO_KEY),
+        "only the digest is embedded"
+    );
+}
+
+#[tokio::test]
+async fn healthz_needs_no_key_and_scopes_are_enforced() {
+    let reader = palisade::apikey::format::generate("pal_live").unwrap();
+    let config = Config::default();
+    config.keys.replace(
+        KeySet::parse(&format!(
+            "{}\n{} principal=reader scopes=hello:read",
+            gateway::DEMO_KEYS,
+            KeyDigest::of(&reader)
+        ))
+        .unwrap(),
+    );
+    let server = start(config).await;
+    let client = Client::new();
+    assert_eq!(
+        client.get(&server.url("/healthz"), &[]).await.status,
+        StatusCode::OK
+    );
+    let hello = client
+        .get(&server.url("/v1/hello"), &[("x-api-key", &reader)])
+        .await;
+    assert_eq!(hello.json()["message"], "hello, reader");
+    let echo = client
+        .send(
+            Request::post(server.url("/v1/echo"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {reader}"))
+                .body(Full::new(Bytes::from_static(b"{}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(echo.status, StatusCode::FORBIDDEN);
+    assert_eq!(echo.json()["required_scopes"][0], "echo:write");
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use tower::ServiceBuilder;
-#[allow(unused_imports)]
 use tower_layer::Stack;
 
 mod sealed {
@@ -31,6 +30,22 @@ impl<L> sealed::Sealed for ServiceBuilder<L> {}
 /// # }
 /// ```
 pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
+    /// Adds [`ApiKeyLayer::new`](palisade_apikey::ApiKeyLayer::new) over `store`.
+    #[cfg(feature = "apikey")]
+    fn api_key(
+        self,
+        store: palisade_apikey::KeyStore,
+    ) -> ServiceBuilder<Stack<palisade_apikey::ApiKeyLayer, L>>;
+
+    /// Adds [`require_scopes`](palisade_core::require_scopes).
+    fn require_scopes<I, S>(
+        self,
+        scopes: I,
+    ) -> ServiceBuilder<Stack<palisade_core::RequireScopesLayer, L>>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>;
+
     /// Adds [`HttpTimeoutLayer::new`](palisade_timeout::HttpTimeoutLayer::new): late requests
     /// are answered `504` with a problem body.
     #[cfg(feature = "timeout")]
@@ -55,6 +70,25 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
+    #[cfg(feature = "apikey")]
+    fn api_key(
+        self,
+        store: palisade_apikey::KeyStore,
+    ) -> ServiceBuilder<Stack<palisade_apikey::ApiKeyLayer, L>> {
+        self.layer(palisade_apikey::ApiKeyLayer::new(store))
+    }
+
+    fn require_scopes<I, S>(
+        self,
+        scopes: I,
+    ) -> ServiceBuilder<Stack<palisade_core::RequireScopesLayer, L>>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        self.layer(palisade_core::require_scopes(scopes))
+    }
+
     #[cfg(feature = "timeout")]
     fn http_timeout(
         self,

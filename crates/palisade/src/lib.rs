@@ -8,6 +8,7 @@
 //! | feature | module | what it does |
 //! |---|---|---|
 //! | `timeout` | [`timeout`] | timeouts with deadlines: 504 problem responses, `grpc-timeout`, propagation |
+//! | `apikey` | [`apikey`] | constant-time API keys, hashed at rest, checksummed, rotatable |
 //!
 //! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`].
 //!
@@ -28,13 +29,20 @@
 
 pub use palisade_core::{
     Cidr, Classify, ClientIp, Deadline, ForwardedHeader, HttpClassifier, Identity, IdentitySource,
-    InvalidCidr, Outcome, Problem, ResponseBody, TrustedProxies, problem,
+    InvalidCidr, Outcome, Problem, Rejection, RequireScopesLayer, ResponseBody, TrustedProxies,
+    problem, require_scopes, scope,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].
 #[cfg(feature = "timeout")]
 pub mod timeout {
     pub use palisade_timeout::*;
+}
+
+/// Constant-time API-key authentication (feature `apikey`): see [`palisade_apikey`].
+#[cfg(feature = "apikey")]
+pub mod apikey {
+    pub use palisade_apikey::*;
 }
 
 mod builder;

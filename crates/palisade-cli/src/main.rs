@@ -1,0 +1,41 @@
+//! `palisade`: the command-line companion of Palisade's layers.
+//!
+//! ```text
+//! palisade apikey new --principal billing --scopes orders:read,orders:write
+//! echo -n "$KEY" | palisade apikey hash --principal billing
+//! ```
+
+mod apikey;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Palisade's command-line tool.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate and hash API keys.
+    #[command(subcommand)]
+    Apikey(apikey::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Apikey(command) => apikey::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
