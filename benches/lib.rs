@@ -1,2 +1,34 @@
-//! Palisade's criterion benches live in `benches/`; see `README.md` beside this file for how to
-//! run them and the numbers measured.
+//! Helpers shared by Palisade's criterion benches; the benches themselves live in `benches/`,
+//! and `README.md` beside this file records how to run them and the numbers measured.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use tower_service::Service;
+
+/// One `poll_ready`, `call` and poll of a response that completes at once. Polling by hand
+/// keeps executor costs out of the numbers; enter a Tokio runtime first if the service builds
+/// timers.
+///
+/// # Panics
+///
+/// If the service is not ready at once, fails, or its response is pending: the benches use
+/// always-ready services.
+pub fn call_ready<S, R>(service: &mut S, request: R)
+where
+    S: Service<R>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    let mut response = pin!(service.call(request));
+    match response.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => {
+            black_box(response);
+        }
+        Poll::Ready(Err(err)) => panic!("the service failed: {err:?}"),
+        Poll::Pending => panic!("an always-ready service answers at once"),
+    }
+}

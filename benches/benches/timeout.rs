@@ -2,10 +2,6 @@
 //! tower-http's `TimeoutLayer`, and Palisade's generic `Timeout` and `HttpTimeout`.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Empty;
 use palisade::timeout::{HttpTimeoutLayer, TimeoutLayer};
+use palisade_benches::call_ready;
 use tower::{Layer, Service, service_fn};
 
 type Req = Request<()>;
@@ -27,22 +24,12 @@ fn ready() -> impl Service<
     service_fn(|_req: Req| std::future::ready(Ok(Response::new(Empty::new()))))
 }
 
-/// One `poll_ready`, `call` and poll of the response, all of which complete at once. Polling by
-/// hand keeps executor costs out of the numbers; the runtime is entered so timers can be built.
 fn one_call<S, E>(service: &mut S)
 where
     S: Service<Req, Error = E>,
     E: std::fmt::Debug,
 {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let mut response = pin!(service.call(Request::new(())));
-    match response.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(response)) => {
-            black_box(response);
-        }
-        _ => panic!("an always-ready service answers at once"),
-    }
+    call_ready(service, Request::new(()));
 }
 
 fn timeout(c: &mut Criterion) {
@@ -51,6 +38,7 @@ fn timeout(c: &mut Criterion) {
         .build()
         .unwrap();
     let limit = Duration::from_secs(30);
+    // Timers need a runtime context; the calls are polled by hand (see `call_ready`).
     let _runtime = rt.enter();
     let mut group = c.benchmark_group("timeout");
 

@@ -137,7 +137,8 @@ impl KeyFormat {
                 return Err(FormatError::Prefix);
             }
         }
-        if encode_check(crc32(&bytes[..check_start - 1])) != check {
+        // Decoding the six characters is multiplications; encoding the CRC would be divisions.
+        if decode_check(check) != Some(crc32(&bytes[..check_start - 1])) {
             return Err(FormatError::Checksum);
         }
         Ok(())
@@ -216,31 +217,23 @@ fn encode_check(mut crc: u32) -> [u8; CHECK_LEN] {
     out
 }
 
-/// CRC-32 (IEEE 802.3, as zlib), table-driven.
+/// The value of a base62 checksum, `None` if it is out of `u32` range (so no CRC matches).
+fn decode_check(check: &[u8]) -> Option<u32> {
+    let value = check.iter().fold(0u64, |acc, c| {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'Z' => c - b'A' + 10,
+            _ => c.wrapping_sub(b'a').wrapping_add(36),
+        };
+        acc * 62 + u64::from(digit)
+    });
+    u32::try_from(value).ok()
+}
+
+/// CRC-32 (IEEE 802.3, as zlib and GitHub's token checksums); `crc32fast` is several times
+/// faster than a byte-at-a-time table on a key's ~45 bytes.
 fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            #[allow(clippy::cast_possible_truncation)]
-            let mut crc = i as u32;
-            let mut bit = 0;
-            while bit < 8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-                bit += 1;
-            }
-            table[i] = crc;
-            i += 1;
-        }
-        table
-    };
-    !data.iter().fold(!0u32, |crc, byte| {
-        TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8)
-    })
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]
@@ -256,6 +249,14 @@ mod tests {
         // The CRC-32/ISO-HDLC check value of "123456789".
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn checksums_decode_to_what_was_encoded() {
+        for crc in [0, 1, 61, 62, 0xDEAD_BEEF, u32::MAX] {
+            assert_eq!(decode_check(&encode_check(crc)), Some(crc));
+        }
+        assert_eq!(decode_check(b"zzzzzz"), None, "62^6 - 1 is beyond u32");
     }
 
     #[test]
