@@ -82,7 +82,7 @@ fn apikey(c: &mut Criterion) {
     // The parts of our check, to see where the time goes.
     let store = keys(10_000, &key);
     group.bench_function("parts/sha256", |b| {
-        b.iter(|| KeyDigest::of(std::hint::black_box(&key)))
+        b.iter(|| KeyDigest::of(std::hint::black_box(&key)));
     });
     group.bench_function("parts/format-check", |b| {
         let format = palisade::apikey::format::KeyFormat::default();

@@ -43,17 +43,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let args = Args::parse();
-    let keys = match &args.api_keys {
-        Some(path) => {
-            let store = KeyStore::from_file(path)?;
-            tracing::info!(path = %path.display(), keys = store.load().len(), "API keys loaded; SIGHUP reloads them");
-            reload_on_sighup(store.clone(), path.clone());
-            store
-        }
-        None => {
-            tracing::warn!("no --api-keys file: accepting the public demo key {DEMO_KEY}");
-            Config::default().keys
-        }
+    let keys = if let Some(path) = &args.api_keys {
+        let store = KeyStore::from_file(path)?;
+        tracing::info!(
+            path = %path.display(),
+            keys = store.load().len(),
+            "API keys loaded; SIGHUP reloads them"
+        );
+        reload_on_sighup(store.clone(), path.clone());
+        store
+    } else {
+        tracing::warn!("no --api-keys file: accepting the public demo key {DEMO_KEY}");
+        Config::default().keys
     };
     let config = Config {
         timeout: args.timeout,

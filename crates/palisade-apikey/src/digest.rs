@@ -68,7 +68,12 @@ impl KeyDigest {
 
     /// A short identifier for logs: the first 8 hex digits of the digest, never the key.
     pub fn short_id(&self) -> String {
-        self.0[..4].iter().map(|b| format!("{b:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0[..4]
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]])
+            .map(char::from)
+            .collect()
     }
 }
 

@@ -257,6 +257,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity, reason = "a table of cases")]
     fn extraction_table() {
         use ExtractError::*;
         let default = KeySources::default();

@@ -7,7 +7,7 @@
 //!   principal, scopes, an optional `not_after` and an enabled flag. A presented key is hashed
 //!   and found by digest; the final comparison is [`subtle::ConstantTimeEq`], with no early exit
 //!   that depends on the key's bytes.
-//! - **Keys are checksummed.** Generated keys read `pal_live_<random>_<check>` (see [`format`]):
+//! - **Keys are checksummed.** Generated keys read `pal_live_<random>_<check>` (see [`format`](mod@format)):
 //!   a mistyped or truncated key is refused before any lookup, and secret scanners can find
 //!   leaked ones by their prefix. Opaque legacy keys can be accepted too.
 //! - **Keys rotate live.** A principal can hold several keys at once, and the [`KeyStore`] swaps

@@ -67,6 +67,9 @@ fn app(store: KeyStore) -> Router {
         .layer(ApiKeyLayer::new(store))
 }
 
+/// (case, headers, problem title, the secret that must not be echoed)
+type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a str, &'a str);
+
 fn assert_problem(
     reply: &Reply,
     status: StatusCode,
@@ -129,7 +132,7 @@ async fn every_outcome_has_its_status_and_problem() {
     let typo = String::from_utf8(typo).unwrap();
     let oversized = format!("{}{}", keys.valid, "a".repeat(300));
     let missing_header: [(&str, &str); 0] = [];
-    let cases: Vec<(&str, Vec<(&str, String)>, &str, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "unknown",
             vec![("x-api-key", keys.unknown.clone())],

@@ -52,7 +52,7 @@ async fn keys_never_appear_in_logs() {
     for key in &keys {
         assert!(!text.contains(key.as_str()), "a key leaked into the logs");
         // Not even its random part.
-        let random = key.rsplitn(3, '_').nth(1).unwrap();
+        let random = key.rsplit('_').nth(1).unwrap();
         assert!(!text.contains(random), "part of a key leaked into the logs");
     }
 }

@@ -31,9 +31,8 @@ impl ApiKeyLayer {
     /// Authenticates against `store`, reading `Authorization: Bearer` and `X-API-Key`,
     /// accepting only Palisade-format keys.
     pub fn new(store: KeyStore) -> Self {
-        Self::builder(store)
-            .build()
-            .expect("the default settings are valid")
+        // The default settings need no checking.
+        Self::builder(store).finish()
     }
 
     /// A builder for the other settings.
@@ -150,8 +149,12 @@ impl ApiKeyBuilder {
                 reason: "use plain visible ASCII without quotes or backslashes",
             });
         }
+        Ok(self.finish())
+    }
+
+    fn finish(self) -> ApiKeyLayer {
         let rejections = Reason::ALL.map(|reason| self.rejection(reason));
-        Ok(ApiKeyLayer {
+        ApiKeyLayer {
             shared: Arc::new(Shared {
                 store: self.store,
                 sources: self.sources,
@@ -159,7 +162,7 @@ impl ApiKeyBuilder {
                 legacy: self.legacy,
                 rejections,
             }),
-        })
+        }
     }
 
     fn rejection(&self, reason: Reason) -> Rejection {

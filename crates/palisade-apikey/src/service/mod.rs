@@ -80,7 +80,7 @@ impl Shared {
             &key,
             SystemTime::now,
         )
-        .map(|entry_identity| entry_identity.clone())
+        .cloned()
     }
 }
 
@@ -196,6 +196,7 @@ mod tests {
     use crate::format::generate;
 
     #[test]
+    #[allow(clippy::type_complexity, reason = "a table of cases")]
     fn verify_table() {
         let ours = generate("pal_live").unwrap();
         let test_key = generate("pal_test").unwrap();
