@@ -6,6 +6,9 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use std::convert::Infallible;
+
+use tower::service_fn;
 use tower_service::Service;
 
 /// One `poll_ready`, `call` and poll of a response that completes at once. Polling by hand
@@ -31,4 +34,14 @@ where
         Poll::Ready(Err(err)) => panic!("the service failed: {err:?}"),
         Poll::Pending => panic!("an always-ready service answers at once"),
     }
+}
+
+/// The inner service of every group: answers `Res::default()` at once, whatever the request.
+pub fn always_ready<Req, Res: Default>() -> impl Service<
+    Req,
+    Response = Res,
+    Error = Infallible,
+    Future = std::future::Ready<Result<Res, Infallible>>,
+> + Clone {
+    service_fn(|_request: Req| std::future::ready(Ok(Res::default())))
 }

@@ -8,26 +8,15 @@
 //! was tried and rejected: freeing thousands of batched requests at once made the allocator's
 //! cost depend on batch layout rather than on the layer.
 
-use std::convert::Infallible;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use palisade::apikey::format::generate;
 use palisade::apikey::{ApiKeyLayer, KeyDigest, KeyEntry, KeySet, KeyStore};
-use palisade_benches::call_ready;
-use tower::{Layer, Service, service_fn};
+use palisade_benches::{always_ready, call_ready};
+use tower::Layer;
 
 type Req = Request<()>;
 type Res = Response<String>;
-
-fn ready() -> impl Service<
-    Req,
-    Response = Res,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Res, Infallible>>,
-> + Clone {
-    service_fn(|_req: Req| std::future::ready(Ok(Response::new(String::new()))))
-}
 
 fn keys(count: usize, valid: &str) -> KeyStore {
     let mut entries: Vec<KeyEntry> = (1..count)
@@ -57,7 +46,7 @@ fn apikey(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("apikey");
 
-    let mut bare = ready();
+    let mut bare = always_ready::<Req, Res>();
     group.bench_function("bare", |b| {
         b.iter(|| call_ready(&mut bare, request()));
     });
@@ -66,14 +55,14 @@ fn apikey(c: &mut Criterion) {
         deprecated,
         reason = "the peer under comparison; tower-http deprecated it in 0.6.7"
     )]
-    let mut tower_http =
-        tower_http::validate_request::ValidateRequestHeaderLayer::bearer(&key).layer(ready());
+    let mut tower_http = tower_http::validate_request::ValidateRequestHeaderLayer::bearer(&key)
+        .layer(always_ready::<Req, Res>());
     group.bench_function("tower_http::ValidateRequestHeader::bearer", |b| {
         b.iter(|| call_ready(&mut tower_http, request()));
     });
 
     for count in [1, 100, 10_000] {
-        let mut ours = ApiKeyLayer::new(keys(count, &key)).layer(ready());
+        let mut ours = ApiKeyLayer::new(keys(count, &key)).layer(always_ready::<Req, Res>());
         group.bench_function(format!("palisade::ApiKey/{count}-keys"), |b| {
             b.iter(|| call_ready(&mut ours, request()));
         });

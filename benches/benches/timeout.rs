@@ -1,7 +1,6 @@
 //! Per-call overhead of a timeout around an always-ready service: bare, tower's `Timeout`,
 //! tower-http's `TimeoutLayer`, and Palisade's generic `Timeout` and `HttpTimeout`.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,20 +8,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body_util::Empty;
 use palisade::timeout::{HttpTimeoutLayer, TimeoutLayer};
-use palisade_benches::call_ready;
-use tower::{Layer, Service, service_fn};
+use palisade_benches::{always_ready, call_ready};
+use tower::{Layer, Service};
 
 type Req = Request<()>;
 type Res = Response<Empty<Bytes>>;
-
-fn ready() -> impl Service<
-    Req,
-    Response = Res,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Res, Infallible>>,
-> + Clone {
-    service_fn(|_req: Req| std::future::ready(Ok(Response::new(Empty::new()))))
-}
 
 fn one_call<S, E>(service: &mut S)
 where
@@ -42,9 +32,10 @@ fn timeout(c: &mut Criterion) {
     let _runtime = rt.enter();
     let mut group = c.benchmark_group("timeout");
 
-    let mut bare = ready();
+    let mut bare = always_ready::<Req, Res>();
     group.bench_function("bare", |b| b.iter(|| one_call(&mut bare)));
-    let mut tower_timeout = tower::timeout::TimeoutLayer::new(limit).layer(ready());
+    let mut tower_timeout =
+        tower::timeout::TimeoutLayer::new(limit).layer(always_ready::<Req, Res>());
     group.bench_function("tower::timeout::Timeout", |b| {
         b.iter(|| one_call(&mut tower_timeout));
     });
@@ -52,15 +43,15 @@ fn timeout(c: &mut Criterion) {
         http::StatusCode::REQUEST_TIMEOUT,
         limit,
     )
-    .layer(ready());
+    .layer(always_ready::<Req, Res>());
     group.bench_function("tower_http::timeout::Timeout", |b| {
         b.iter(|| one_call(&mut tower_http));
     });
-    let mut ours = TimeoutLayer::new(limit).layer(ready());
+    let mut ours = TimeoutLayer::new(limit).layer(always_ready::<Req, Res>());
     group.bench_function("palisade::Timeout", |b| {
         b.iter(|| one_call(&mut ours));
     });
-    let mut ours_http = HttpTimeoutLayer::new(limit).layer(ready());
+    let mut ours_http = HttpTimeoutLayer::new(limit).layer(always_ready::<Req, Res>());
     group.bench_function("palisade::HttpTimeout", |b| {
         b.iter(|| one_call(&mut ours_http));
     });

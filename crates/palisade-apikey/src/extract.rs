@@ -128,7 +128,7 @@ impl KeySources {
 
 /// The token of `Bearer <token>`; `None` for other schemes.
 fn bearer_token(value: &[u8]) -> Result<Option<&str>, ExtractError> {
-    let value = trim(value);
+    let value = value.trim_ascii();
     let scheme_end = value
         .iter()
         .position(|b| *b == b' ' || *b == b'\t')
@@ -141,7 +141,7 @@ fn bearer_token(value: &[u8]) -> Result<Option<&str>, ExtractError> {
 
 /// A single token: visible ASCII, no spaces, not empty, not too long.
 fn token(value: &[u8]) -> Result<&str, ExtractError> {
-    let value = trim(value);
+    let value = value.trim_ascii();
     if value.is_empty() {
         return Err(ExtractError::MalformedHeader);
     }
@@ -154,18 +154,6 @@ fn token(value: &[u8]) -> Result<&str, ExtractError> {
     }
     // Visible ASCII is UTF-8.
     std::str::from_utf8(value).map_err(|_| ExtractError::MalformedHeader)
-}
-
-fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |p| p + 1);
-    &value[start..end]
 }
 
 /// Decodes `%XX` and `+`; `None` for a bad escape or a result that is not visible ASCII.

@@ -75,8 +75,9 @@ mod store;
 pub use digest::{InvalidDigest, KeyDigest};
 pub use extract::{KeySources, MAX_KEY_LEN};
 pub use keyset::{KeyEntry, KeySet, KeySetError};
+pub use palisade_core::BuildError;
 pub use palisade_core::{RequireScopesLayer, require_scopes};
-pub use service::{ApiKey, ApiKeyBuilder, ApiKeyLayer, BuildError};
+pub use service::{ApiKey, ApiKeyBuilder, ApiKeyLayer};
 pub use store::{KeyStore, LoadError};
 
 #[doc(hidden)]

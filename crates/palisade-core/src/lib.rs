@@ -36,6 +36,7 @@
 //! [Palisade]: https://github.com/palisade-rs/palisade
 
 mod body;
+mod build_error;
 mod classify;
 mod client_ip;
 mod deadline;
@@ -47,6 +48,7 @@ pub mod scope;
 pub mod serde_duration;
 
 pub use body::ResponseBody;
+pub use build_error::BuildError;
 pub use classify::{Classify, HttpClassifier, Outcome};
 pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr, TrustedProxies};
 pub use deadline::Deadline;

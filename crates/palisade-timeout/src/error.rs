@@ -24,32 +24,3 @@ impl fmt::Display for Elapsed {
 }
 
 impl std::error::Error for Elapsed {}
-
-/// A layer configuration that does not make sense; the message names the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError {
-    field: &'static str,
-    reason: String,
-}
-
-impl BuildError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
-    }
-
-    /// The configuration field that is wrong.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid `{}`: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for BuildError {}

@@ -93,13 +93,13 @@ impl DeadlineHeader {
         self.format
     }
 
-    /// Parses a header value. Leading and trailing spaces and tabs are allowed; nothing else is.
+    /// Parses a header value. Leading and trailing whitespace is allowed; nothing else is.
     ///
     /// # Errors
     ///
     /// [`InvalidDeadline`] when the value does not follow the format.
     pub fn parse(&self, value: &[u8]) -> Result<Duration, InvalidDeadline> {
-        let value = trim(value);
+        let value = value.trim_ascii();
         match self.format {
             DeadlineFormat::Grpc => parse_grpc(value),
             DeadlineFormat::Milliseconds => parse_millis(value),
@@ -137,18 +137,6 @@ impl DeadlineHeader {
         };
         HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
-}
-
-fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |p| p + 1);
-    &value[start..end]
 }
 
 fn digits(value: &[u8], max: usize) -> Result<u64, InvalidDeadline> {

@@ -59,8 +59,9 @@ pub mod propagate;
 pub mod server;
 pub mod timeout;
 
-pub use error::{BuildError, Elapsed};
+pub use error::Elapsed;
 pub use header::{DeadlineFormat, DeadlineHeader, InvalidDeadline};
+pub use palisade_core::BuildError;
 pub use palisade_core::Deadline;
 pub use propagate::{PropagateDeadline, PropagateDeadlineLayer};
 pub use server::{HttpTimeout, HttpTimeoutBuilder, HttpTimeoutLayer};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use http::header::{HeaderValue, WWW_AUTHENTICATE};
 use palisade_core::problem::types;
-use palisade_core::{Problem, Rejection};
+use palisade_core::{BuildError, Problem, Rejection};
 use tower_layer::Layer;
 
 use super::{ApiKey, Reason, Shared};
@@ -74,28 +74,6 @@ pub struct ApiKeyBuilder {
     realm: String,
 }
 
-/// An [`ApiKeyLayer`] setting that does not make sense; the message names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError {
-    field: &'static str,
-    reason: &'static str,
-}
-
-impl BuildError {
-    /// The setting that is wrong.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid `{}`: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for BuildError {}
-
 impl ApiKeyBuilder {
     /// Where keys are read from.
     pub fn sources(mut self, sources: KeySources) -> Self {
@@ -133,10 +111,10 @@ impl ApiKeyBuilder {
             && self.sources.header().is_none()
             && self.sources.query_parameter().is_none()
         {
-            return Err(BuildError {
-                field: "sources",
-                reason: "no place to read a key from is enabled",
-            });
+            return Err(BuildError::new(
+                "sources",
+                "no place to read a key from is enabled",
+            ));
         }
         if self.realm.is_empty()
             || !self
@@ -144,10 +122,10 @@ impl ApiKeyBuilder {
                 .bytes()
                 .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
         {
-            return Err(BuildError {
-                field: "realm",
-                reason: "use plain visible ASCII without quotes or backslashes",
-            });
+            return Err(BuildError::new(
+                "realm",
+                "use plain visible ASCII without quotes or backslashes",
+            ));
         }
         Ok(self.finish())
     }

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use palisade_core::{Identity, Rejection, ResponseBody, ResponseFuture};
 use tower_service::Service;
 
-pub use self::layer::{ApiKeyBuilder, ApiKeyLayer, BuildError};
+pub use self::layer::{ApiKeyBuilder, ApiKeyLayer};
 use crate::extract::ExtractError;
 use crate::format::{FormatError, KeyFormat};
 use crate::keyset::Refusal;

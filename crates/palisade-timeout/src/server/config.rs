@@ -5,7 +5,8 @@ use http::header::HeaderName;
 use serde::Deserialize;
 
 use super::HttpTimeoutLayer;
-use crate::{BuildError, DeadlineFormat, DeadlineHeader};
+use crate::{DeadlineFormat, DeadlineHeader};
+use palisade_core::BuildError;
 
 /// The settings of an [`HttpTimeoutLayer`] as an operator writes them (TOML, JSON, YAML).
 ///

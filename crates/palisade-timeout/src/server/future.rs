@@ -3,10 +3,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
-use palisade_core::ResponseBody;
-use palisade_core::problem::CONTENT_TYPE_PROBLEM_JSON;
+use http::Response;
+use palisade_core::{Rejection, ResponseBody};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -34,12 +32,6 @@ pin_project! {
             rejection: Option<Rejection>,
         },
     }
-}
-
-/// A response the layer answers without waiting for the inner service.
-pub(super) enum Rejection {
-    Elapsed(Arc<Config>),
-    InvalidDeadline(Arc<Config>),
 }
 
 impl<F> ResponseFuture<F> {
@@ -85,51 +77,23 @@ where
                     return Poll::Ready(result.map(|r| r.map(ResponseBody::inner)));
                 }
                 ready!(sleep.poll(cx));
-                Poll::Ready(Ok(Rejection::Elapsed(config.clone()).into_response()))
+                record_elapsed(config);
+                Poll::Ready(Ok(config.elapsed.to_response()))
             }
             KindProj::Answered { rejection } => Poll::Ready(Ok(rejection
                 .take()
                 .expect("ResponseFuture polled after completion")
-                .into_response())),
+                .to_response())),
         }
     }
 }
 
-impl Rejection {
-    fn into_response<B>(self) -> Response<ResponseBody<B>> {
-        let (status, body, close) = match &self {
-            Self::Elapsed(config) => {
-                tracing::debug!(
-                    status = config.status.as_u16(),
-                    "request timed out before its deadline"
-                );
-                #[cfg(feature = "metrics")]
-                metrics::counter!("palisade_timeout_elapsed_total").increment(1);
-                (
-                    config.status,
-                    config.elapsed_body.clone(),
-                    config.status == StatusCode::REQUEST_TIMEOUT,
-                )
-            }
-            Self::InvalidDeadline(config) => {
-                tracing::debug!("rejected a malformed deadline header");
-                (
-                    StatusCode::BAD_REQUEST,
-                    config.invalid_deadline_body.clone(),
-                    false,
-                )
-            }
-        };
-        let mut response = Response::new(ResponseBody::problem(body));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(CONTENT_TYPE_PROBLEM_JSON),
-        );
-        if close {
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        response
-    }
+/// Logs and counts a request whose deadline passed.
+pub(super) fn record_elapsed(config: &Config) {
+    tracing::debug!(
+        status = config.elapsed.status().as_u16(),
+        "request timed out before its deadline"
+    );
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_timeout_elapsed_total").increment(1);
 }

@@ -1,14 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::StatusCode;
-use palisade_core::Problem;
+use http::header::{CONNECTION, HeaderValue};
 use palisade_core::problem::types;
+use palisade_core::{Problem, Rejection};
 use tower_layer::Layer;
 
 use super::HttpTimeout;
-use crate::{BuildError, DeadlineHeader};
+use crate::DeadlineHeader;
+use palisade_core::BuildError;
 
 /// Applies [`HttpTimeout`] to a service: the server-side timeout that answers with a problem
 /// response. See the [module documentation](super).
@@ -20,11 +21,10 @@ pub struct HttpTimeoutLayer {
 #[derive(Debug)]
 pub(super) struct Config {
     pub(super) timeout: Duration,
-    pub(super) status: StatusCode,
     pub(super) inbound: Option<Inbound>,
-    /// The problem body, rendered once.
-    pub(super) elapsed_body: Bytes,
-    pub(super) invalid_deadline_body: Bytes,
+    /// The answers, rendered once.
+    pub(super) elapsed: Rejection,
+    pub(super) invalid_deadline: Rejection,
 }
 
 #[derive(Debug)]
@@ -55,29 +55,34 @@ impl HttpTimeoutLayer {
     }
 
     fn from_parts(timeout: Duration, status: StatusCode, inbound: Option<Inbound>) -> Self {
-        let elapsed_body = Problem::new(status)
-            .with_type(types::TIMEOUT)
-            .with_title("Request timed out")
-            .with_detail("the request did not complete before its deadline")
-            .to_json();
-        let invalid_deadline_body = Problem::new(StatusCode::BAD_REQUEST)
-            .with_type(types::INVALID_DEADLINE)
-            .with_title("Invalid deadline header")
-            .with_detail(match &inbound {
-                Some(inbound) => format!(
-                    "the `{}` header must appear at most once and hold a valid duration",
-                    inbound.header.name()
-                ),
-                None => String::new(),
-            })
-            .to_json();
+        let mut elapsed = Rejection::new(
+            &Problem::new(status)
+                .with_type(types::TIMEOUT)
+                .with_title("Request timed out")
+                .with_detail("the request did not complete before its deadline"),
+        );
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // RFC 9110 section 15.5.9: a server sending 408 should close the connection.
+            elapsed = elapsed.with_header(CONNECTION, HeaderValue::from_static("close"));
+        }
+        let invalid_deadline = Rejection::new(
+            &Problem::new(StatusCode::BAD_REQUEST)
+                .with_type(types::INVALID_DEADLINE)
+                .with_title("Invalid deadline header")
+                .with_detail(match &inbound {
+                    Some(inbound) => format!(
+                        "the `{}` header must appear at most once and hold a valid duration",
+                        inbound.header.name()
+                    ),
+                    None => String::new(),
+                }),
+        );
         Self {
             config: Arc::new(Config {
                 timeout,
-                status,
                 inbound,
-                elapsed_body,
-                invalid_deadline_body,
+                elapsed,
+                invalid_deadline,
             }),
         }
     }

@@ -54,7 +54,6 @@ use tower_service::Service;
 
 #[cfg(feature = "serde")]
 pub use self::config::{HttpTimeoutConfig, InboundDeadlineConfig};
-use self::future::Rejection;
 pub use self::future::ResponseFuture;
 use self::layer::Config;
 pub use self::layer::{HttpTimeoutBuilder, HttpTimeoutLayer};
@@ -105,16 +104,17 @@ where
                 Ok(Some(asked)) => asked.min(inbound.cap),
                 Ok(None) => self.config.timeout,
                 Err(_) => {
-                    return ResponseFuture::answered(Rejection::InvalidDeadline(
-                        self.config.clone(),
-                    ));
+                    tracing::debug!("rejected a malformed deadline header");
+                    return ResponseFuture::answered(self.config.invalid_deadline.clone());
                 }
             },
             None => self.config.timeout,
         };
         let deadline = Deadline::after_from(now, budget).insert_earliest(request.extensions_mut());
         if deadline.has_passed_at(now) {
-            return ResponseFuture::answered(Rejection::Elapsed(self.config.clone()));
+            // No time left: answer now, without calling the inner service.
+            future::record_elapsed(&self.config);
+            return ResponseFuture::answered(self.config.elapsed.clone());
         }
         let response = self.inner.call(request);
         ResponseFuture::running(

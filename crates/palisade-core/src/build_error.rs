@@ -1,0 +1,46 @@
+use std::borrow::Cow;
+use std::fmt;
+
+/// A layer setting that does not make sense, naming the setting: every Palisade builder
+/// validates once, in `build`, and returns this.
+///
+/// ```
+/// use palisade_core::BuildError;
+///
+/// let err = BuildError::new("status", "500 is not one of 408, 503, 504");
+/// assert_eq!(err.field(), "status");
+/// assert_eq!(err.to_string(), "invalid `status`: 500 is not one of 408, 503, 504");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    field: &'static str,
+    reason: Cow<'static, str>,
+}
+
+impl BuildError {
+    /// The setting `field` is wrong, because of `reason`.
+    pub fn new(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The setting that is wrong.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for BuildError {}
