@@ -64,7 +64,11 @@
 //! - `metrics`: the counter `palisade_apikey_requests_total`, labelled by `outcome`
 //!   (`accepted`, `missing`, `several`, `malformed_header`, `oversized`, `malformed`, `unknown`,
 //!   `disabled`, `expired`).
+//! - `serde`: [`ApiKeyConfig`](crate::ApiKeyConfig), the layer's settings from a configuration
+//!   file.
 
+#[cfg(feature = "serde")]
+mod config;
 mod digest;
 mod extract;
 pub mod format;
@@ -72,6 +76,8 @@ pub mod keyset;
 mod service;
 mod store;
 
+#[cfg(feature = "serde")]
+pub use config::ApiKeyConfig;
 pub use digest::{InvalidDigest, KeyDigest};
 pub use extract::{KeySources, MAX_KEY_LEN};
 pub use keyset::{KeyEntry, KeySet, KeySetError};

@@ -47,3 +47,8 @@ pub mod apikey {
 
 mod builder;
 pub use builder::ServiceBuilderExt;
+
+// The README's Rust examples compile as doc tests, so the front page cannot rot.
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
