@@ -92,6 +92,24 @@ impl Cidr {
     }
 }
 
+impl Cidr {
+    /// `(network, mask)` of an IPv4 network, for the resolver's flat lists.
+    pub(super) fn v4_parts(&self) -> Option<(u32, u32)> {
+        match self.repr {
+            Repr::V4 { network, mask, .. } => Some((network, mask)),
+            Repr::V6 { .. } => None,
+        }
+    }
+
+    /// `(network, mask)` of an IPv6 network.
+    pub(super) fn v6_parts(&self) -> Option<(u128, u128)> {
+        match self.repr {
+            Repr::V6 { network, mask, .. } => Some((network, mask)),
+            Repr::V4 { .. } => None,
+        }
+    }
+}
+
 impl FromStr for Cidr {
     type Err = InvalidCidr;
 

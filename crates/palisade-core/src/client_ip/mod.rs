@@ -84,6 +84,10 @@ pub enum ForwardedHeader {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     networks: Vec<Cidr>,
+    /// The same networks as flat `(network, mask)` lists: one comparison per network and no
+    /// enum match per hop.
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
     header: ForwardedHeader,
 }
 
@@ -113,8 +117,11 @@ impl TrustedProxies {
 
     /// Trusts the given networks, reading `X-Forwarded-For`.
     pub fn from_networks(networks: impl IntoIterator<Item = Cidr>) -> Self {
+        let networks: Vec<Cidr> = networks.into_iter().collect();
         Self {
-            networks: networks.into_iter().collect(),
+            v4: networks.iter().filter_map(Cidr::v4_parts).collect(),
+            v6: networks.iter().filter_map(Cidr::v6_parts).collect(),
+            networks,
             header: ForwardedHeader::default(),
         }
     }
@@ -139,7 +146,20 @@ impl TrustedProxies {
     /// Whether `addr` is a trusted proxy.
     #[inline]
     pub fn is_trusted(&self, addr: IpAddr) -> bool {
-        self.networks.iter().any(|net| net.contains(addr))
+        match addr.to_canonical() {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(v4);
+                self.v4
+                    .iter()
+                    .any(|&(network, mask)| bits & mask == network)
+            }
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                self.v6
+                    .iter()
+                    .any(|&(network, mask)| bits & mask == network)
+            }
+        }
     }
 
     /// Resolves the client address of a request that arrived from `peer` with `headers`.
@@ -261,6 +281,15 @@ pub fn fuzz_resolve(data: &[u8]) {
     for line in rest.split(|b| *b == b'\n') {
         if let Ok(value) = http::HeaderValue::from_bytes(line) {
             headers.append(name.clone(), value);
+        }
+    }
+    for line in rest.split(|b| *b == b'\n') {
+        if let Ok(text) = std::str::from_utf8(line) {
+            assert_eq!(
+                node::parse_ipv4(line),
+                text.parse::<std::net::Ipv4Addr>().ok(),
+                "the IPv4 fast path disagrees with std on {text:?}"
+            );
         }
     }
     let untrusted: IpAddr = [198, 51, 100, 1].into();
