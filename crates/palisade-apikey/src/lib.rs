@@ -64,7 +64,7 @@
 //! - `metrics`: the counter `palisade_apikey_requests_total`, labelled by `outcome`
 //!   (`accepted`, `missing`, `several`, `malformed_header`, `oversized`, `malformed`, `unknown`,
 //!   `disabled`, `expired`).
-//! - `serde`: [`ApiKeyConfig`](crate::ApiKeyConfig), the layer's settings from a configuration
+//! - `serde`: [`ApiKeyConfig`], the layer's settings from a configuration
 //!   file.
 
 #[cfg(feature = "serde")]
