@@ -43,11 +43,14 @@ impl Deadline {
 
     /// A deadline `budget` after `now`, clamped like [`Deadline::after`].
     pub fn after_from(now: Instant, budget: Duration) -> Self {
-        let budget = budget.min(FAR_FUTURE);
-        Self(
-            now.checked_add(budget)
-                .unwrap_or(now + FAR_FUTURE.min(budget)),
-        )
+        // Halve until representable: near the end of the clock, the latest instant there is.
+        let mut budget = budget.min(FAR_FUTURE);
+        loop {
+            if let Some(instant) = now.checked_add(budget) {
+                return Self(instant);
+            }
+            budget /= 2;
+        }
     }
 
     /// The instant.

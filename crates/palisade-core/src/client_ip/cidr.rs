@@ -51,9 +51,18 @@ impl std::error::Error for InvalidCidr {}
 
 impl Cidr {
     /// The network of `addr` with `prefix` leading bits, or `None` if `prefix` is longer than
-    /// the address. Host bits of `addr` are cleared.
+    /// the address. Host bits of `addr` are cleared. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.0.0.0`) with a prefix of at least 96 is the IPv4 network it maps
+    /// (`::ffff:10.0.0.0/104` is `10.0.0.0/8`).
     pub fn new(addr: IpAddr, prefix: u8) -> Option<Self> {
-        let repr = match addr.to_canonical() {
+        let (addr, prefix) = match addr {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => (IpAddr::V4(v4), prefix.checked_sub(96)?),
+                None => (addr, prefix),
+            },
+            IpAddr::V4(_) => (addr, prefix),
+        };
+        let repr = match addr {
             IpAddr::V4(v4) => {
                 if prefix > 32 {
                     return None;
@@ -127,19 +136,12 @@ impl FromStr for Cidr {
             (addr, prefix.parse::<u8>().map_err(|_| invalid())?)
         } else {
             let addr: IpAddr = trimmed.parse().map_err(|_| invalid())?;
-            let prefix = if addr.to_canonical().is_ipv4() {
+            let prefix = if addr.is_ipv4() {
                 32
             } else {
                 128
             };
             (addr, prefix)
-        };
-        // `::ffff:10.0.0.0/104` is the IPv4 network 10.0.0.0/8.
-        let prefix = match addr {
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
-                prefix.checked_sub(96).ok_or_else(invalid)?
-            }
-            _ => prefix,
         };
         Self::new(addr, prefix).ok_or_else(invalid)
     }
@@ -184,6 +186,8 @@ mod tests {
             ("::1", "::1", true),
             ("10.0.0.0/8", "::ffff:10.0.0.1", true),
             ("::ffff:10.0.0.0/104", "10.3.4.5", true),
+            ("::ffff:10.0.0.7", "10.0.0.7", true),
+            ("::ffff:10.0.0.7", "10.0.0.8", false),
             (" 10.0.0.0/8 ", "10.0.0.1", true),
         ];
         for (cidr, addr, expected) in cases {
@@ -211,6 +215,14 @@ mod tests {
         ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn new_agrees_with_parsing_on_mapped_addresses() {
+        let mapped: IpAddr = "::ffff:10.0.0.0".parse().unwrap();
+        assert_eq!(Cidr::new(mapped, 104), "10.0.0.0/8".parse().ok());
+        assert_eq!(Cidr::new(mapped, 8), None, "a mapped address needs a prefix of 96 or more");
+        assert_eq!(Cidr::new(mapped, 128), "10.0.0.0/32".parse().ok());
     }
 
     #[test]

@@ -184,12 +184,12 @@ impl TrustedProxies {
                     }
                     None => Walk::Stop,
                 };
+                // Bytes, not `to_str`: a client's non-ASCII byte on the left of a line must not
+                // discard the hop a proxy appended on its right. A bad node ends the walk there.
                 'lines: for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
-                    let Ok(value) = value.to_str() else {
-                        break;
-                    };
-                    for node in value.rsplit(',') {
-                        if step(parse_node(node)) == Walk::Stop {
+                    for node in value.as_bytes().rsplit(|b| *b == b',') {
+                        let hop = std::str::from_utf8(node).ok().and_then(parse_node);
+                        if step(hop) == Walk::Stop {
                             break 'lines;
                         }
                     }

@@ -134,7 +134,10 @@ fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
             return (None, skip_to_comma(value, pos));
         }
         pos += 1;
-        let node: Result<&[u8], ()> = if value.get(pos) == Some(&b'"') {
+        // Where a quoted value opened: if junk follows its closing quote, that quote was a
+        // stray one from the client, and parsing resumes just after it.
+        let quote_at = (value.get(pos) == Some(&b'"')).then_some(pos);
+        let node: Result<&[u8], ()> = if quote_at.is_some() {
             match read_quoted(value, pos + 1, &mut buf) {
                 QuotedString::Done { len, next } => {
                     pos = next;
@@ -169,7 +172,10 @@ fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
         pos = skip_ows(value, pos);
         match value.get(pos) {
             None | Some(b',' | b';') => {}
-            Some(_) => return (None, skip_to_comma(value, pos)),
+            Some(_) => {
+                let resume = quote_at.map_or(pos, |quote| quote + 1);
+                return (None, skip_to_comma(value, resume));
+            }
         }
     }
 }

@@ -197,6 +197,18 @@ fn forwarded_table() {
             expected: "203.0.113.7",
         },
         Case {
+            name: "a stray client quote does not swallow the proxy's quoted IPv6 hop",
+            peer: "10.0.0.2",
+            values: &[r#"for="6.6.6.6, for="[2001:db9::c]:4711""#],
+            expected: "2001:db9::c",
+        },
+        Case {
+            name: "a stray client quote does not swallow the proxy's quoted ip:port hop",
+            peer: "10.0.0.2",
+            values: &[r#"for="6.6.6.6, for="203.0.113.7:443""#],
+            expected: "203.0.113.7",
+        },
+        Case {
             name: "X-Forwarded-For is not read when Forwarded is configured",
             peer: "10.0.0.2",
             values: &[],
@@ -210,6 +222,21 @@ fn forwarded_table() {
     spoof.append(FORWARDED, "for=203.0.113.7".parse().unwrap());
     assert_eq!(
         proxies.resolve(ip("10.0.0.2"), &spoof),
+        ClientIp(ip("203.0.113.7"))
+    );
+}
+
+#[test]
+fn a_client_non_ascii_byte_does_not_hide_the_proxy_hop() {
+    // Regression: the whole line used to be dropped when any byte was not visible ASCII, so a
+    // client could make itself resolve to its proxy's address.
+    let mut map = HeaderMap::new();
+    map.append(
+        X_FORWARDED_FOR.clone(),
+        http::HeaderValue::from_bytes(b"\xff, 203.0.113.7").unwrap(),
+    );
+    assert_eq!(
+        proxies().resolve(ip("10.0.0.2"), &map),
         ClientIp(ip("203.0.113.7"))
     );
 }
