@@ -113,9 +113,11 @@ impl fmt::Display for KeyDigest {
     }
 }
 
+/// Shows only the short id: a full digest in logs would let anyone holding them brute-force a
+/// low-entropy legacy key offline.
 impl fmt::Debug for KeyDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyDigest({self})")
+        write!(f, "KeyDigest({}…)", self.short_id())
     }
 }
 
@@ -146,6 +148,12 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn debug_shows_only_the_short_id() {
+        let digest = KeyDigest::of("abc");
+        assert_eq!(format!("{digest:?}"), "KeyDigest(ba7816bf…)");
     }
 
     #[test]

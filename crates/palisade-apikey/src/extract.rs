@@ -12,7 +12,10 @@ pub const MAX_KEY_LEN: usize = 256;
 ///
 /// By default: `Authorization: Bearer <key>` and the `X-API-Key` header. A query parameter is
 /// off unless [enabled](Self::with_query_parameter): URLs end up in access logs, browser history
-/// and `Referer` headers, so a key sent there should be considered leaked.
+/// and `Referer` headers, so a key sent there should be considered leaked. When it is enabled,
+/// the layer removes the parameter from the URI before calling the inner service, so handlers
+/// and inner layers never see it; layers outside the API-key layer (a trace layer, say) still
+/// do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySources {
     bearer: bool,
@@ -154,6 +157,44 @@ fn token(value: &[u8]) -> Result<&str, ExtractError> {
     }
     // Visible ASCII is UTF-8.
     std::str::from_utf8(value).map_err(|_| ExtractError::MalformedHeader)
+}
+
+/// `uri` without the query parameter `name` (matched after percent-decoding), or `None` if it
+/// has none.
+pub(crate) fn without_query_parameter(uri: &Uri, name: &str) -> Option<Uri> {
+    let query = uri.query()?;
+    let mut kept = String::with_capacity(query.len());
+    let mut removed = false;
+    for pair in query.split('&') {
+        let pair_name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        if percent_decode(pair_name).as_deref() == Some(name) {
+            removed = true;
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push('&');
+        }
+        kept.push_str(pair);
+    }
+    if !removed {
+        return None;
+    }
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_owned()
+    } else {
+        format!("{}?{kept}", uri.path())
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// Whether `name` can be a query parameter name: visible ASCII without `&`, `=`, `#`, `%`, `+`.
+pub(crate) fn is_query_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"&=#%+".contains(&b))
 }
 
 /// Decodes `%XX` and `+`; `None` for a bad escape or a result that is not visible ASCII.
@@ -427,6 +468,36 @@ mod tests {
         ];
         for (name, sources, headers, uri, expected) in cases {
             assert_eq!(run(sources, &headers, uri), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_key_parameter_is_removed_from_the_uri() {
+        let cases = [
+            ("/orders?api_key=k", Some("/orders")),
+            ("/orders?a=1&api_key=k&b=2", Some("/orders?a=1&b=2")),
+            ("/orders?api%5Fkey=k&b=2", Some("/orders?b=2")),
+            (
+                "http://example.com/x?api_key=k",
+                Some("http://example.com/x"),
+            ),
+            ("/orders?a=1", None),
+            ("/orders", None),
+        ];
+        for (uri, expected) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            let got = without_query_parameter(&uri, "api_key").map(|u| u.to_string());
+            assert_eq!(got.as_deref(), expected, "{uri}");
+        }
+    }
+
+    #[test]
+    fn query_names_are_validated() {
+        for good in ["api_key", "key", "x-api-key"] {
+            assert!(is_query_name(good), "{good}");
+        }
+        for bad in ["", "a&b", "a=b", "a b", "a#", "a%20", "a+b"] {
+            assert!(!is_query_name(bad), "{bad:?}");
         }
     }
 

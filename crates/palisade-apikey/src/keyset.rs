@@ -138,6 +138,8 @@ impl KeyEntry {
     }
 }
 
+/// Errors never repeat the value: an operator who pasted a plaintext key into the wrong field
+/// must not find it in the logs.
 fn check_name(what: &'static str, name: &str) -> Result<(), KeySetError> {
     let allowed = |b: &u8| {
         b.is_ascii_alphanumeric() || b"._:@/-".contains(b) || (what == "scope" && *b == b'*')
@@ -145,10 +147,7 @@ fn check_name(what: &'static str, name: &str) -> Result<(), KeySetError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || !name.as_bytes().iter().all(allowed) {
         return Err(KeySetError::new(
             0,
-            format!(
-                "invalid {what} {:?}: use 1 to {MAX_NAME_LEN} letters, digits or ._:@/-",
-                name.chars().take(40).collect::<String>()
-            ),
+            format!("invalid {what}: use 1 to {MAX_NAME_LEN} letters, digits or ._:@/-"),
         ));
     }
     Ok(())
@@ -341,11 +340,11 @@ fn parse_line(line: &str) -> Result<KeyEntry, KeySetError> {
     let mut scopes = None;
     let mut not_after = None;
     let mut enabled = None;
-    for field in fields {
+    for (index, field) in fields.enumerate() {
         let Some((name, value)) = field.split_once('=') else {
             return Err(KeySetError::new(
                 0,
-                format!("expected name=value, found {:?}", truncate(field)),
+                format!("field {} after the digest is not name=value", index + 1),
             ));
         };
         let slot_taken = match name {
@@ -357,8 +356,8 @@ fn parse_line(line: &str) -> Result<KeyEntry, KeySetError> {
                 return Err(KeySetError::new(
                     0,
                     format!(
-                        "unknown field `{}` (expected principal, scopes, not_after or enabled)",
-                        truncate(other)
+                        "unknown field {}(expected principal, scopes, not_after or enabled)",
+                        short_name(other)
                     ),
                 ));
             }
@@ -377,10 +376,7 @@ fn parse_line(line: &str) -> Result<KeyEntry, KeySetError> {
         let instant = humantime::parse_rfc3339(not_after).map_err(|_| {
             KeySetError::new(
                 0,
-                format!(
-                    "`not_after` {:?} is not an RFC 3339 UTC time like 2027-01-31T00:00:00Z",
-                    truncate(not_after)
-                ),
+                "`not_after` is not an RFC 3339 UTC time like 2027-01-31T00:00:00Z".to_owned(),
             )
         })?;
         entry = entry.with_not_after(instant);
@@ -389,10 +385,10 @@ fn parse_line(line: &str) -> Result<KeyEntry, KeySetError> {
         entry = entry.with_enabled(match enabled {
             "true" => true,
             "false" => false,
-            other => {
+            _ => {
                 return Err(KeySetError::new(
                     0,
-                    format!("`enabled` must be true or false, not {:?}", truncate(other)),
+                    "`enabled` must be true or false".to_owned(),
                 ));
             }
         });
@@ -400,8 +396,14 @@ fn parse_line(line: &str) -> Result<KeyEntry, KeySetError> {
     Ok(entry)
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
+/// A field name worth repeating in an error: short enough to be a typo of a known name
+/// (`scope`), never long enough to be a pasted key.
+fn short_name(name: &str) -> String {
+    if name.len() <= 12 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        format!("`{name}` ")
+    } else {
+        String::new()
+    }
 }
 
 /// Fuzz harness: parses arbitrary text as a key file; what parses must render and re-parse to
@@ -483,7 +485,10 @@ mod tests {
                 format!("{d} principal=a not_after=tomorrow"),
                 "not an RFC 3339",
             ),
-            (format!("{d} principal=a b"), "expected name=value"),
+            (
+                format!("{d} principal=a b"),
+                "field 2 after the digest is not name=value",
+            ),
             (format!("{d} principal="), "invalid principal"),
             (format!("{d} principal=a scopes=x,,y"), "invalid scope"),
             (format!("{d} principal=has\u{e9}"), "invalid principal"),
@@ -493,6 +498,25 @@ mod tests {
         for (text, expected) in cases {
             let err = KeySet::parse(&text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_never_repeat_a_pasted_key() {
+        let key = crate::format::generate("pal_live").unwrap();
+        let random = key.rsplit('_').nth(1).unwrap();
+        let d = digest(1);
+        for line in [
+            format!("{d} principal=a {key}"),
+            format!("{d} principal={key}!"),
+            format!("{d} principal=a scopes={key},?"),
+            format!("{d} principal=a not_after={key}"),
+            format!("{d} principal=a enabled={key}"),
+            format!("{d} {key}=a"),
+            format!("{key} principal=a"),
+        ] {
+            let err = KeySet::parse(&line).unwrap_err().to_string();
+            assert!(!err.contains(&random[..8]), "{err}");
         }
     }
 

@@ -354,3 +354,39 @@ async fn the_key_file_reloads_and_a_bad_file_keeps_the_current_keys() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_query_key_works_only_when_enabled_and_never_reaches_the_handler() {
+    use palisade_apikey::KeySources;
+
+    let key = generate("pal_live").unwrap();
+    let set =
+        || KeySet::from_entries([KeyEntry::new(KeyDigest::of(&key), "partner").unwrap()]).unwrap();
+    let echo_uri = || {
+        Router::new().route(
+            "/orders",
+            get(|uri: http::Uri| async move { uri.to_string() }),
+        )
+    };
+
+    let default = TestServer::spawn(echo_uri().layer(ApiKeyLayer::new(KeyStore::new(set())))).await;
+    let reply = Client::new()
+        .get(&default.url(&format!("/orders?api_key={key}")), &[])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "query keys are off by default"
+    );
+
+    let layer = ApiKeyLayer::builder(KeyStore::new(set()))
+        .sources(KeySources::default().with_query_parameter("api_key"))
+        .build()
+        .unwrap();
+    let enabled = TestServer::spawn(echo_uri().layer(layer)).await;
+    let reply = Client::new()
+        .get(&enabled.url(&format!("/orders?page=2&api_key={key}")), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "/orders?page=2", "the handler saw the key");
+}

@@ -8,7 +8,7 @@ use palisade_core::{BuildError, Problem, Rejection};
 use tower_layer::Layer;
 
 use super::{ApiKey, Reason, Shared};
-use crate::extract::MAX_KEY_LEN;
+use crate::extract::{MAX_KEY_LEN, is_query_name};
 use crate::format::KeyFormat;
 use crate::{KeySources, KeyStore};
 
@@ -104,7 +104,8 @@ impl ApiKeyBuilder {
     ///
     /// # Errors
     ///
-    /// [`BuildError`] naming `sources` when no place to read a key from is enabled, or `realm`
+    /// [`BuildError`] naming `sources` when no place to read a key from is enabled or the query
+    /// parameter name is not a plain name, or `realm`
     /// when it is empty or not plain visible ASCII without quotes or backslashes.
     pub fn build(self) -> Result<ApiKeyLayer, BuildError> {
         if !self.sources.bearer()
@@ -115,6 +116,14 @@ impl ApiKeyBuilder {
                 "sources",
                 "no place to read a key from is enabled",
             ));
+        }
+        if let Some(name) = self.sources.query_parameter() {
+            if !is_query_name(name) {
+                return Err(BuildError::new(
+                    "sources",
+                    "the query parameter name must be visible ASCII without & = # % +",
+                ));
+            }
         }
         if self.realm.is_empty()
             || !self

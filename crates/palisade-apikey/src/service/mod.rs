@@ -10,7 +10,7 @@ use palisade_core::{Identity, Rejection, ResponseBody, ResponseFuture};
 use tower_service::Service;
 
 pub use self::layer::{ApiKeyBuilder, ApiKeyLayer};
-use crate::extract::ExtractError;
+use crate::extract::{ExtractError, without_query_parameter};
 use crate::format::{FormatError, KeyFormat};
 use crate::keyset::Refusal;
 use crate::{KeyDigest, KeySet, KeySources, KeyStore};
@@ -176,6 +176,12 @@ where
                 metrics::counter!("palisade_apikey_requests_total", "outcome" => "accepted")
                     .increment(1);
                 request.extensions_mut().insert(identity);
+                if let Some(name) = self.shared.sources.query_parameter() {
+                    // Handlers and inner layers never see a key sent in the URL.
+                    if let Some(uri) = without_query_parameter(request.uri(), name) {
+                        *request.uri_mut() = uri;
+                    }
+                }
                 ResponseFuture::inner(self.inner.call(request))
             }
             Err(reason) => {
@@ -287,6 +293,15 @@ mod tests {
                 .build()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn an_empty_query_parameter_name_is_refused() {
+        let err = ApiKeyLayer::builder(KeyStore::new(KeySet::new()))
+            .sources(KeySources::default().with_query_parameter(""))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sources");
     }
 
     #[test]

@@ -136,11 +136,7 @@ impl FromStr for Cidr {
             (addr, prefix.parse::<u8>().map_err(|_| invalid())?)
         } else {
             let addr: IpAddr = trimmed.parse().map_err(|_| invalid())?;
-            let prefix = if addr.is_ipv4() {
-                32
-            } else {
-                128
-            };
+            let prefix = if addr.is_ipv4() { 32 } else { 128 };
             (addr, prefix)
         };
         Self::new(addr, prefix).ok_or_else(invalid)
@@ -221,7 +217,11 @@ mod tests {
     fn new_agrees_with_parsing_on_mapped_addresses() {
         let mapped: IpAddr = "::ffff:10.0.0.0".parse().unwrap();
         assert_eq!(Cidr::new(mapped, 104), "10.0.0.0/8".parse().ok());
-        assert_eq!(Cidr::new(mapped, 8), None, "a mapped address needs a prefix of 96 or more");
+        assert_eq!(
+            Cidr::new(mapped, 8),
+            None,
+            "a mapped address needs a prefix of 96 or more"
+        );
         assert_eq!(Cidr::new(mapped, 128), "10.0.0.0/32".parse().ok());
     }
 
