@@ -6,7 +6,7 @@ set -euo pipefail
 gateway="$1"
 key=pal_demo_2Oa6KmWtP4kcChKu1OwMScNvaRtSsij9_1CnNwM
 log=$(mktemp)
-"$gateway" --addr 127.0.0.1:0 --timeout 1s >"$log" 2>&1 &
+"$gateway" --addr 127.0.0.1:0 --timeout 3s >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
 
@@ -35,19 +35,24 @@ start=$(date +%s%N)
 expect 504 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000"
 # The handler would answer 200 after 5 s, so a 504 is the timeout's answer; the time is shown,
 # not asserted (shared machines are noisy).
-echo "info: the 504 came after $(( ($(date +%s%N) - start) / 1000000 )) ms (timeout 1 s)"
+echo "info: the 504 came after $(( ($(date +%s%N) - start) / 1000000 )) ms (timeout 3 s)"
 curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000" | grep -q '"type":"https://docs.rs/palisade-core' \
   || { echo "FAIL: the 504 body is not a Palisade problem"; exit 1; }
 
 # SIGTERM while a request is in flight: it still gets its answer, then the process exits.
 out=$(mktemp)
-curl -s -o "$out" -w '%{http_code}' --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=700" >"$out.status" &
+curl -s -o "$out" -w '%{http_code}' --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=2000" >"$out.status" &
 curl_pid=$!
-sleep 0.3
+# Wait until the gateway has logged the request, then send SIGTERM.
+for _ in $(seq 1 100); do
+  grep -q 'uri=/v1/slow?ms=2000' "$log" && break
+  sleep 0.05
+done
+grep -q 'uri=/v1/slow?ms=2000' "$log" || { echo "FAIL: the slow request never reached the gateway"; cat "$log"; exit 1; }
 kill -TERM "$pid"
 wait "$curl_pid"
 [ "$(cat "$out.status")" = "200" ] || { echo "FAIL: in-flight request got $(cat "$out.status")"; cat "$log"; exit 1; }
-grep -q '"slept_ms":700' "$out" || { echo "FAIL: in-flight body: $(cat "$out")"; exit 1; }
+grep -q '"slept_ms":2000' "$out" || { echo "FAIL: in-flight body: $(cat "$out")"; exit 1; }
 wait "$pid" || true
 grep -q "shutting down" "$log" || { echo "FAIL: no shutdown log"; cat "$log"; exit 1; }
 echo "ok: SIGTERM let the in-flight request finish"

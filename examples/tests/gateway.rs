@@ -209,19 +209,27 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gateway::serve(
-        listener,
-        gateway::app(&Config::default()).unwrap(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    // Shut down only once the request has reached the server, so the test does not depend
+    // on how fast this machine connects.
+    let reached = std::sync::Arc::new(tokio::sync::Notify::new());
+    let signal = reached.clone();
+    let app = gateway::app(&Config::default())
+        .unwrap()
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                signal.notify_one();
+                next.run(request)
+            },
+        ));
+    let server = tokio::spawn(gateway::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
     let in_flight = tokio::spawn(async move {
         Client::new()
-            .get(&format!("http://{addr}/v1/slow?ms=400"), &[KEY])
+            .get(&format!("http://{addr}/v1/slow?ms=300"), &[KEY])
             .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    reached.notified().await;
     stop.send(()).unwrap();
     let reply = in_flight.await.unwrap();
     assert_eq!(
@@ -229,6 +237,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
         StatusCode::OK,
         "the in-flight request finished"
     );
+    assert_eq!(reply.json()["slept_ms"], 300);
     server.await.unwrap().unwrap();
 }
 
