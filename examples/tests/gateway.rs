@@ -18,7 +18,7 @@ async fn start(config: Config) -> TestServer {
 
 fn fast() -> Config {
     Config {
-        timeout: Duration::from_millis(300),
+        timeout: Duration::from_millis(500),
         ..Config::default()
     }
 }

@@ -23,7 +23,7 @@ async fn a_slow_route_answers_504_problem_json_over_http() {
             }),
         )
         .route("/fast", get(|| async { "fast" }))
-        .layer(HttpTimeoutLayer::new(Duration::from_millis(100)));
+        .layer(HttpTimeoutLayer::new(Duration::from_millis(500)));
     let server = TestServer::spawn(app).await;
     let client = Client::new();
 
