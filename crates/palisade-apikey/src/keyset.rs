@@ -119,6 +119,17 @@ impl KeyEntry {
         self.enabled
     }
 
+    /// Whether the key may be used at `now` (asked only when the key has an expiry).
+    pub(crate) fn usable(&self, now: impl FnOnce() -> SystemTime) -> Result<(), Refusal> {
+        if !self.enabled {
+            return Err(Refusal::Disabled);
+        }
+        match self.not_after {
+            Some(not_after) if now() > not_after => Err(Refusal::Expired),
+            _ => Ok(()),
+        }
+    }
+
     /// The key-file line of this entry.
     pub fn to_line(&self) -> String {
         let mut line = format!("{} principal={}", self.digest, self.principal());
@@ -305,20 +316,6 @@ impl KeySet {
             bucket.get(index as usize)
         } else {
             None
-        }
-    }
-
-    /// Whether the entry is usable at `now`.
-    pub(crate) fn usable(
-        entry: &KeyEntry,
-        now: impl FnOnce() -> SystemTime,
-    ) -> Result<(), Refusal> {
-        if !entry.enabled {
-            return Err(Refusal::Disabled);
-        }
-        match entry.not_after {
-            Some(not_after) if now() > not_after => Err(Refusal::Expired),
-            _ => Ok(()),
         }
     }
 }
@@ -544,19 +541,15 @@ mod tests {
     fn usable_checks_enabled_then_expiry() {
         let base = KeyEntry::new(digest(1), "a").unwrap();
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-        assert_eq!(KeySet::usable(&base, || at), Ok(()));
+        assert_eq!(base.usable(|| at), Ok(()));
         assert_eq!(
-            KeySet::usable(&base.clone().with_enabled(false), || at),
+            base.clone().with_enabled(false).usable(|| at),
             Err(Refusal::Disabled)
         );
         let expiring = base.with_not_after(at);
+        assert_eq!(expiring.usable(|| at), Ok(()), "valid through not_after");
         assert_eq!(
-            KeySet::usable(&expiring, || at),
-            Ok(()),
-            "valid through not_after"
-        );
-        assert_eq!(
-            KeySet::usable(&expiring, || at + Duration::from_secs(1)),
+            expiring.usable(|| at + Duration::from_secs(1)),
             Err(Refusal::Expired)
         );
     }

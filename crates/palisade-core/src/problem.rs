@@ -173,14 +173,20 @@ impl Problem {
     /// Renders the problem as an `application/problem+json` response with any body that can be
     /// built from bytes (for example `axum::body::Body` or `String`-free `Full<Bytes>`).
     pub fn into_response_with<T>(self, body: impl FnOnce(Bytes) -> T) -> Response<T> {
-        let mut response = Response::new(body(self.to_json()));
-        *response.status_mut() = self.status;
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(CONTENT_TYPE_PROBLEM_JSON),
-        );
-        response
+        problem_response(self.status, body(self.to_json()))
     }
+}
+
+/// A response with `status`, the problem media type and `body`: the one place both
+/// [`Problem`] and [`Rejection`](crate::Rejection) build their responses.
+pub(crate) fn problem_response<T>(status: StatusCode, body: T) -> Response<T> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(CONTENT_TYPE_PROBLEM_JSON),
+    );
+    response
 }
 
 impl fmt::Debug for Problem {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 
-use crate::problem::CONTENT_TYPE_PROBLEM_JSON;
+use crate::problem::problem_response;
 use crate::{Problem, ResponseBody};
 
 /// A problem response rendered once, when a layer is built, and answered many times.
@@ -76,13 +76,11 @@ impl Rejection {
 
     /// The response.
     pub fn to_response<B>(&self) -> Response<ResponseBody<B>> {
-        let mut response = Response::new(ResponseBody::problem(self.inner.body.clone()));
-        *response.status_mut() = self.inner.status;
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(CONTENT_TYPE_PROBLEM_JSON),
+        let mut response = problem_response(
+            self.inner.status,
+            ResponseBody::problem(self.inner.body.clone()),
         );
+        let headers = response.headers_mut();
         for (name, value) in &self.inner.headers {
             headers.append(name.clone(), value.clone());
         }

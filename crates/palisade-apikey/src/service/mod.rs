@@ -101,7 +101,7 @@ pub(crate) fn verify<'k>(
     let Some(entry) = keys.find(&KeyDigest::of(key)) else {
         return Err(Reason::Unknown);
     };
-    match KeySet::usable(entry, now) {
+    match entry.usable(now) {
         Ok(()) => Ok(entry.identity()),
         Err(refusal) => {
             tracing::debug!(
