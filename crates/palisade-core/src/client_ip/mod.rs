@@ -10,7 +10,7 @@ use http::HeaderMap;
 use http::header::{FORWARDED, HeaderName};
 
 pub use cidr::{Cidr, InvalidCidr};
-use node::{Hop, forwarded_hops, parse_node};
+use node::{Hop, forwarded_hops_rev, parse_xff_node};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -171,91 +171,39 @@ impl TrustedProxies {
         if !self.is_trusted(current) {
             return ClientIp(current);
         }
+        let mut step = |hop: Hop| match hop {
+            Some(addr) => {
+                current = addr.to_canonical();
+                self.is_trusted(current)
+            }
+            None => false,
+        };
+        // Both headers are walked right to left, line by line from the last, and parsed only
+        // as far as the walk goes: the client's own text is never read before the hops the
+        // trusted proxies appended, so it cannot change how they parse, and the cost is linear
+        // in what is read.
         match self.header {
             ForwardedHeader::XForwardedFor => {
-                let mut step = |hop: Hop| match hop {
-                    Some(addr) => {
-                        current = addr.to_canonical();
-                        if self.is_trusted(current) {
-                            Walk::Continue
-                        } else {
-                            Walk::Stop
-                        }
-                    }
-                    None => Walk::Stop,
-                };
                 // Bytes, not `to_str`: a client's non-ASCII byte on the left of a line must not
                 // discard the hop a proxy appended on its right. A bad node ends the walk there.
                 'lines: for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
                     for node in value.as_bytes().rsplit(|b| *b == b',') {
-                        let hop = std::str::from_utf8(node).ok().and_then(parse_node);
-                        if step(hop) == Walk::Stop {
+                        if !step(parse_xff_node(node)) {
                             break 'lines;
                         }
                     }
                 }
             }
             ForwardedHeader::Forwarded => {
-                // Forwarded elements are parsed left to right (quoted strings make a reverse
-                // scan unsound), so the right-to-left walk is computed in one forward pass: the
-                // rightmost hop that stops the walk decides, without collecting the hops.
-                let mut scan = ForwardScan::default();
-                for value in headers.get_all(FORWARDED) {
-                    forwarded_hops(value.as_bytes(), |hop| scan.push(hop, self));
+                for value in headers.get_all(FORWARDED).iter().rev() {
+                    if !forwarded_hops_rev(value.as_bytes(), &mut step) {
+                        break;
+                    }
                 }
-                return match scan.stop {
-                    Stop::None => ClientIp(scan.leftmost.unwrap_or(current)),
-                    Stop::At(addr) => ClientIp(addr),
-                    Stop::AfterUnknown => ClientIp(current),
-                };
             }
         }
         ClientIp(current)
     }
-}
-
-/// The right-to-left walk, computed from hops seen left to right.
-#[derive(Default)]
-struct ForwardScan {
-    /// The first hop, if it is a trusted address: the answer when nothing stops the walk.
-    leftmost: Option<IpAddr>,
-    seen_any: bool,
-    /// The rightmost point so far where a right-to-left walk would stop.
-    stop: Stop,
-}
-
-#[derive(Default)]
-enum Stop {
-    #[default]
-    None,
-    /// An untrusted address: the client, or the trusted address right of an unknown hop.
-    At(IpAddr),
-    /// An unknown hop with nothing right of it yet: the peer wrote it.
-    AfterUnknown,
-}
-
-impl ForwardScan {
-    fn push(&mut self, hop: Hop, proxies: &TrustedProxies) {
-        let first = !self.seen_any;
-        self.seen_any = true;
-        match hop.map(|addr| addr.to_canonical()) {
-            Some(addr) if !proxies.is_trusted(addr) => self.stop = Stop::At(addr),
-            Some(addr) => {
-                if matches!(self.stop, Stop::AfterUnknown) {
-                    self.stop = Stop::At(addr);
-                } else if first {
-                    self.leftmost = Some(addr);
-                }
-            }
-            None => self.stop = Stop::AfterUnknown,
-        }
-    }
-}
-
-#[derive(PartialEq, Eq)]
-enum Walk {
-    Continue,
-    Stop,
 }
 
 /// Fuzz harness: resolves arbitrary header bytes and checks the invariants that keep a client
@@ -306,7 +254,54 @@ pub fn fuzz_resolve(data: &[u8]) {
         assert_eq!(resolved, ClientIp(peer));
     }
     assert!(!resolved.0.to_canonical().is_ipv6() || resolved.0.to_canonical() == resolved.0);
+
+    // Whatever the client wrote (the first line, as a prefix), the hop a trusted proxy appends
+    // after it on the same line is found.
+    let prefix = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+    let hops = match header {
+        ForwardedHeader::XForwardedFor => PROXY_HOPS_XFF,
+        ForwardedHeader::Forwarded => PROXY_HOPS_FORWARDED,
+    };
+    for (hop, expected) in hops {
+        let mut line = prefix.to_vec();
+        line.extend_from_slice(b", ");
+        line.extend_from_slice(hop.as_bytes());
+        let Ok(value) = http::HeaderValue::from_bytes(&line) else {
+            return;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(name.clone(), value);
+        let expected: IpAddr = expected.parse().expect("static address");
+        assert_eq!(
+            proxies.resolve(peer, &headers),
+            ClientIp(expected),
+            "the proxy's hop {hop:?} after a client prefix"
+        );
+    }
 }
+
+/// `X-Forwarded-For` hops a trusted proxy appends, with the address each names: plain, with a
+/// port, quoted, IPv6 bare and bracketed.
+pub(crate) const PROXY_HOPS_XFF: &[(&str, &str)] = &[
+    ("203.0.113.7", "203.0.113.7"),
+    ("203.0.113.7:4711", "203.0.113.7"),
+    ("\"203.0.113.7\"", "203.0.113.7"),
+    ("2a00:1450::7", "2a00:1450::7"),
+    ("[2a00:1450::7]", "2a00:1450::7"),
+    ("[2a00:1450::7]:4711", "2a00:1450::7"),
+];
+
+/// `Forwarded` elements a trusted proxy appends, with the address each names: unquoted, quoted,
+/// quoted with a port, bracketed, with other parameters and with escapes.
+pub(crate) const PROXY_HOPS_FORWARDED: &[(&str, &str)] = &[
+    ("for=203.0.113.7", "203.0.113.7"),
+    ("for=\"203.0.113.7\"", "203.0.113.7"),
+    ("for=\"203.0.113.7:4711\"", "203.0.113.7"),
+    ("for=\"[2a00:1450::7]:4711\";proto=https", "2a00:1450::7"),
+    ("for=[2a00:1450::7]", "2a00:1450::7"),
+    ("proto=https;For=\"\\[2a00:1450::7\\]\"", "2a00:1450::7"),
+    ("by=\"a,b\";for=203.0.113.7", "203.0.113.7"),
+];
 
 #[cfg(test)]
 mod tests;

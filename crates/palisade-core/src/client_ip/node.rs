@@ -32,6 +32,18 @@ pub(super) fn parse_node(node: &str) -> Hop {
     parse_ipv4(host.as_bytes()).map(IpAddr::V4)
 }
 
+/// Parses an `X-Forwarded-For` node: [`parse_node`], also accepting the node in double quotes,
+/// which some proxies write. The list has no quoting: a comma always separates nodes.
+pub(super) fn parse_xff_node(node: &[u8]) -> Hop {
+    let node = std::str::from_utf8(node).ok()?;
+    let trimmed = node.trim_matches(|c| c == ' ' || c == '\t');
+    let unquoted = trimmed
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or(trimmed);
+    parse_node(unquoted)
+}
+
 /// Dotted-quad IPv4, exactly as `Ipv4Addr::from_str` accepts it (four decimal octets, no
 /// leading zeros, at most 255), in about a fifth of its time: most hops are IPv4, and the walk
 /// parses one per hop.
@@ -90,77 +102,91 @@ fn is_port(port: &str) -> bool {
     }
 }
 
-/// Collects the `for=` hop of each element of a `Forwarded` header value, left to right.
+/// Calls `each` with the `for=` hop of each element of a `Forwarded` header value, from right
+/// to left, until it returns `false`; returns whether the walk may go on to the line before.
 ///
 /// Elements are separated by commas outside quoted strings. An element that is malformed, has
-/// no `for`, or has two, yields `None`. A malformed element does not swallow the elements after
-/// it: parsing resumes at the next comma, and an unterminated quoted string is retried as if the
-/// quote were not there, so a client cannot hide the hops a proxy appends after its own text.
-pub(super) fn forwarded_hops(value: &[u8], mut each: impl FnMut(Hop)) {
-    let mut pos = 0;
+/// no `for`, or has two, is a `None` hop. After a malformed element nothing further left is
+/// read: its bytes give no safe place to resume.
+///
+/// Right to left is the direction of the trust walk, and the only one in which a client cannot
+/// move the boundaries of the elements a proxy appends: a well-formed element is parsed from its
+/// last byte back to the comma before it without reading further left, so whatever bytes a
+/// client wrote before `, for=...` (a stray quote, a backslash, half an element), the proxy's
+/// element parses as the proxy wrote it. Each byte is read a bounded number of times, so the
+/// cost is linear in the length of the value, whatever it holds.
+pub(super) fn forwarded_hops_rev(value: &[u8], mut each: impl FnMut(Hop) -> bool) -> bool {
+    let mut end = value.len();
     loop {
-        let (hop, next) = parse_element(value, pos);
-        each(hop);
+        let Some((hop, next)) = parse_element_rev(value, end) else {
+            each(None);
+            return false;
+        };
+        if !each(hop) {
+            return false;
+        }
         match next {
-            Some(next) => pos = next,
-            None => return,
+            Some(comma) => end = comma,
+            None => return true,
         }
     }
 }
 
-/// Parses one element starting at `pos`; returns its hop and the position after the comma that
-/// ends it, or `None` at the end of the value.
-fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
+/// Parses the element that ends at `end` (exclusive), right to left. Returns its hop and the
+/// position of the comma before it (`None` at the start of the value), or `None` when the
+/// element is malformed.
+fn parse_element_rev(value: &[u8], end: usize) -> Option<(Hop, Option<usize>)> {
     let mut hop: Option<Hop> = None;
     let mut repeated = false;
     let mut buf = [0u8; 64];
+    let mut pos = end;
+    // At the top of the loop `pos` is just right of a separator, or at the element's end.
     loop {
-        pos = skip_ows(value, pos);
-        match value.get(pos) {
-            None => return (finish(hop, repeated), None),
-            Some(b',') => return (finish(hop, repeated), Some(pos + 1)),
+        pos = skip_ows_rev(value, pos);
+        match pos.checked_sub(1).map(|i| value[i]) {
+            None => return Some((finish(hop, repeated), None)),
+            Some(b',') => return Some((finish(hop, repeated), Some(pos - 1))),
             Some(b';') => {
-                pos += 1;
+                pos -= 1;
                 continue;
             }
             Some(_) => {}
         }
-        let name_start = pos;
-        while value.get(pos).is_some_and(|b| is_tchar(*b)) {
-            pos += 1;
-        }
-        let name = &value[name_start..pos];
-        if name.is_empty() || value.get(pos) != Some(&b'=') {
-            return (None, skip_to_comma(value, pos));
-        }
-        pos += 1;
-        // Where a quoted value opened: if junk follows its closing quote, that quote was a
-        // stray one from the client, and parsing resumes just after it.
-        let quote_at = (value.get(pos) == Some(&b'"')).then_some(pos);
-        let node: Result<&[u8], ()> = if quote_at.is_some() {
-            match read_quoted(value, pos + 1, &mut buf) {
-                QuotedString::Done { len, next } => {
-                    pos = next;
+        // A pair, `name=token` or `name="quoted"`, read from its last byte.
+        let node: Result<&[u8], ()> = if value[pos - 1] == b'"' {
+            let close = pos - 1;
+            let open = opening_quote(value, close)?;
+            // Read forwards between the two quotes: the string must end exactly at `close`.
+            match read_quoted(value, open + 1, &mut buf) {
+                QuotedString::Done { len, next } if next == close + 1 => {
+                    pos = open;
                     Ok(&buf[..len])
                 }
-                QuotedString::TooLong { next } => {
-                    pos = next;
+                QuotedString::TooLong { next } if next == close + 1 => {
+                    pos = open;
                     Err(())
                 }
-                // Retry after the opening quote, so the unterminated string does not swallow
-                // the rest of the header.
-                QuotedString::Unterminated => return (None, skip_to_comma(value, pos + 1)),
+                _ => return None,
             }
         } else {
-            let start = pos;
-            while value
-                .get(pos)
-                .is_some_and(|b| UNQUOTED_NODE[usize::from(*b)])
-            {
-                pos += 1;
+            let token_end = pos;
+            while pos > 0 && UNQUOTED_NODE[usize::from(value[pos - 1])] {
+                pos -= 1;
             }
-            Ok(&value[start..pos])
+            Ok(&value[pos..token_end])
         };
+        if pos == 0 || value[pos - 1] != b'=' {
+            return None;
+        }
+        pos -= 1;
+        let name_end = pos;
+        while pos > 0 && is_tchar(value[pos - 1]) {
+            pos -= 1;
+        }
+        let name = &value[pos..name_end];
+        if name.is_empty() {
+            return None;
+        }
         if name.eq_ignore_ascii_case(b"for") {
             repeated |= hop.is_some();
             hop = Some(
@@ -169,15 +195,33 @@ fn parse_element(value: &[u8], mut pos: usize) -> (Hop, Option<usize>) {
                     .and_then(parse_node),
             );
         }
-        pos = skip_ows(value, pos);
-        match value.get(pos) {
-            None | Some(b',' | b';') => {}
-            Some(_) => {
-                let resume = quote_at.map_or(pos, |quote| quote + 1);
-                return (None, skip_to_comma(value, resume));
-            }
+        // A pair is preceded by a separator or the start of the value, never by another byte.
+        pos = skip_ows_rev(value, pos);
+        if pos > 0 && !matches!(value[pos - 1], b',' | b';') {
+            return None;
         }
     }
+}
+
+/// The opening quote of the quoted string whose closing quote is at `close`: the nearest quote
+/// on its left that is not escaped, i.e. preceded by an even run of backslashes. Each byte is
+/// looked at once: a backslash run is skipped as a whole after it was counted.
+fn opening_quote(value: &[u8], close: usize) -> Option<usize> {
+    let mut i = close;
+    while i > 0 {
+        i -= 1;
+        if value[i] == b'"' {
+            let mut run_start = i;
+            while run_start > 0 && value[run_start - 1] == b'\\' {
+                run_start -= 1;
+            }
+            if (i - run_start) % 2 == 0 {
+                return Some(i);
+            }
+            i = run_start;
+        }
+    }
+    None
 }
 
 fn finish(hop: Option<Hop>, repeated: bool) -> Hop {
@@ -224,27 +268,9 @@ fn read_quoted(value: &[u8], mut pos: usize, buf: &mut [u8; 64]) -> QuotedString
     }
 }
 
-/// The position after the next comma that is outside a well-formed quoted string.
-fn skip_to_comma(value: &[u8], mut pos: usize) -> Option<usize> {
-    while let Some(b) = value.get(pos) {
-        match b {
-            b',' => return Some(pos + 1),
-            b'"' => {
-                let mut scratch = [0u8; 64];
-                match read_quoted(value, pos + 1, &mut scratch) {
-                    QuotedString::Done { next, .. } | QuotedString::TooLong { next } => pos = next,
-                    QuotedString::Unterminated => pos += 1,
-                }
-            }
-            _ => pos += 1,
-        }
-    }
-    None
-}
-
-fn skip_ows(value: &[u8], mut pos: usize) -> usize {
-    while matches!(value.get(pos), Some(b' ' | b'\t')) {
-        pos += 1;
+fn skip_ows_rev(value: &[u8], mut pos: usize) -> usize {
+    while pos > 0 && matches!(value[pos - 1], b' ' | b'\t') {
+        pos -= 1;
     }
     pos
 }
@@ -371,9 +397,15 @@ mod tests {
         }
     }
 
+    /// The hops of a `Forwarded` value in reading order (left to right), as far as the
+    /// right-to-left parse reads: nothing left of a malformed element.
     fn hops(value: &str) -> Vec<Hop> {
         let mut out = Vec::new();
-        forwarded_hops(value.as_bytes(), |hop| out.push(hop));
+        forwarded_hops_rev(value.as_bytes(), |hop| {
+            out.push(hop);
+            true
+        });
+        out.reverse();
         out
     }
 
@@ -399,13 +431,27 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_malformed_elements_do_not_swallow_later_ones() {
+    fn forwarded_client_text_never_changes_the_elements_on_its_right() {
         let cases: &[(&str, Vec<Hop>)] = &[
             // unterminated quote from the client, then the proxy's own element
             (
                 r#"for="1.1.1.1, for=192.0.2.9"#,
                 vec![None, ip("192.0.2.9")],
             ),
+            // a single stray quote before a quoted hop (issue 10: the empty-name path)
+            (r#"", for="192.0.2.9:4711""#, vec![None, ip("192.0.2.9")]),
+            (
+                r#"", for="[2001:db8::9]:4711""#,
+                vec![None, ip("2001:db8::9")],
+            ),
+            (
+                r#"for="6.6.6.6, for="[2001:db9::c]:4711""#,
+                vec![None, ip("2001:db9::c")],
+            ),
+            // a trailing backslash or a half element from the client
+            (r#"for=\, for="192.0.2.9""#, vec![None, ip("192.0.2.9")]),
+            (r#"for=", for=192.0.2.9"#, vec![None, ip("192.0.2.9")]),
+            (r#"="=", for="192.0.2.9""#, vec![None, ip("192.0.2.9")]),
             // garbage after a value
             (
                 "for=1.1.1.1 junk, for=192.0.2.9",
@@ -423,12 +469,20 @@ mod tests {
                 r#"ext="a,b";for=192.0.2.8, for=192.0.2.9"#,
                 vec![ip("192.0.2.8"), ip("192.0.2.9")],
             ),
+            // a quoted comma and an escaped quote right of the `for`
+            (
+                r#"for=192.0.2.8;ext="a\",b", for=192.0.2.9"#,
+                vec![ip("192.0.2.8"), ip("192.0.2.9")],
+            ),
             // no `for` at all
             ("proto=https, for=192.0.2.9", vec![None, ip("192.0.2.9")]),
             // empty elements
             (",for=192.0.2.9", vec![None, ip("192.0.2.9")]),
+            ("for=192.0.2.9,", vec![ip("192.0.2.9"), None]),
             // escaped characters inside a quoted node
             (r#"for="\[2001:db8::1\]""#, vec![ip("2001:db8::1")]),
+            // an escaped closing quote is not a closing quote
+            (r#"for="192.0.2.9\""#, vec![None]),
             // a quoted node longer than any address
             (
                 &format!("for=\"{}\", for=192.0.2.9", "1".repeat(200)),
@@ -437,6 +491,24 @@ mod tests {
         ];
         for (value, expected) in cases {
             assert_eq!(&hops(value), expected, "Forwarded: {value}");
+        }
+    }
+
+    #[test]
+    fn opening_quote_counts_backslash_runs() {
+        for (value, expected) in [
+            (r#""a""#, Some(0)),
+            (r#""a\"b""#, Some(0)),
+            (r#""a\\""#, Some(0)),
+            (r#"x\"a""#, None),
+            (r#"x\\"a""#, Some(3)),
+            (r#"a""#, None),
+        ] {
+            assert_eq!(
+                opening_quote(value.as_bytes(), value.len() - 1),
+                expected,
+                "{value}"
+            );
         }
     }
 }

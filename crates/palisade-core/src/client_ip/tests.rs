@@ -209,6 +209,30 @@ fn forwarded_table() {
             expected: "203.0.113.7",
         },
         Case {
+            name: "a single stray client quote before the proxy's quoted hop (issue 10)",
+            peer: "10.0.0.2",
+            values: &[r#"", for="203.0.113.7:4711""#],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "a client's trailing backslash before the proxy's quoted hop",
+            peer: "10.0.0.2",
+            values: &[r#"for="\\", for="203.0.113.7""#],
+            expected: "203.0.113.7",
+        },
+        Case {
+            name: "every element trusted: the leftmost",
+            peer: "10.0.0.2",
+            values: &["for=192.168.4.4, for=10.1.1.1"],
+            expected: "192.168.4.4",
+        },
+        Case {
+            name: "a malformed element right of the client stops at the proxy",
+            peer: "10.0.0.2",
+            values: &["for=203.0.113.7, for=10.1.1.1 x"],
+            expected: "10.0.0.2",
+        },
+        Case {
             name: "X-Forwarded-For is not read when Forwarded is configured",
             peer: "10.0.0.2",
             values: &[],
@@ -274,6 +298,18 @@ mod properties {
 
     use super::*;
 
+    /// Bytes a header value may hold, weighted towards the ones that matter to the parsers.
+    fn client_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(b"\"\\,;=[]: \tfor_.1".to_vec()),
+                2 => 0x20u8..0x7f,
+                1 => 0x80u8..=0xff,
+            ],
+            0..48,
+        )
+    }
+
     fn any_ip() -> impl Strategy<Value = IpAddr> {
         prop_oneof![
             any::<[u8; 4]>().prop_map(IpAddr::from),
@@ -303,6 +339,34 @@ mod properties {
                 map.append(X_FORWARDED_FOR.clone(), v);
                 let got = proxies.resolve(ip("10.0.0.2"), &map);
                 prop_assert_eq!(got, ClientIp(real.to_canonical()));
+            }
+        }
+
+        /// Issue 10: whatever bytes a client writes on a line, the hop that a trusted proxy
+        /// appends after them (`P, for=X`) is found, in every form a proxy writes it.
+        #[test]
+        fn a_client_prefix_never_hides_the_proxy_hop(prefix in client_bytes()) {
+            for (header, forms) in [
+                (ForwardedHeader::XForwardedFor, PROXY_HOPS_XFF),
+                (ForwardedHeader::Forwarded, PROXY_HOPS_FORWARDED),
+            ] {
+                let proxies = proxies().with_header(header);
+                let name = match header {
+                    ForwardedHeader::XForwardedFor => X_FORWARDED_FOR.clone(),
+                    ForwardedHeader::Forwarded => FORWARDED,
+                };
+                for (hop, expected) in forms {
+                    let mut line = prefix.clone();
+                    line.extend_from_slice(b", ");
+                    line.extend_from_slice(hop.as_bytes());
+                    let mut map = HeaderMap::new();
+                    map.insert(name.clone(), http::HeaderValue::from_bytes(&line).unwrap());
+                    prop_assert_eq!(
+                        proxies.resolve(ip("10.0.0.2"), &map),
+                        ClientIp(ip(expected)),
+                        "{:?} after {:?}", hop, String::from_utf8_lossy(&prefix)
+                    );
+                }
             }
         }
 
