@@ -49,6 +49,10 @@ pub struct ApiKeyConfig {
     /// The realm named in `WWW-Authenticate` (default `api`).
     #[serde(default = "default_realm")]
     pub realm: String,
+    /// Whether a key file with no usable key is accepted, at start and on reload (default
+    /// `false`: such a file would refuse every client, so it is an error).
+    #[serde(default)]
+    pub allow_empty_key_file: bool,
 }
 
 fn yes() -> bool {
@@ -71,8 +75,13 @@ impl ApiKeyConfig {
     /// [`BuildError`] naming the setting: `key_file` (unreadable, or the bad line), `header`,
     /// `prefixes`, `sources` or `realm`.
     pub fn build(&self) -> Result<ApiKeyLayer, BuildError> {
-        let store = KeyStore::from_file(&self.key_file)
-            .map_err(|err| BuildError::new("key_file", err.to_string()))?;
+        let store = if self.allow_empty_key_file {
+            let store = KeyStore::new(crate::KeySet::new()).allow_empty(true);
+            store.reload_from_file(&self.key_file).map(|_| store)
+        } else {
+            KeyStore::from_file(&self.key_file)
+        }
+        .map_err(|err| BuildError::new("key_file", err.to_string()))?;
         let header = if self.header.is_empty() {
             None
         } else {
@@ -108,7 +117,13 @@ mod tests {
     fn errors_name_the_setting() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.txt");
-        std::fs::write(&good, "").unwrap();
+        std::fs::write(
+            &good,
+            "sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=a\n",
+        )
+        .unwrap();
+        let empty = dir.path().join("empty.txt");
+        std::fs::write(&empty, "# no keys yet\n").unwrap();
         let bad = dir.path().join("bad.txt");
         std::fs::write(&bad, "\nplaintext principal=a\n").unwrap();
         let cases = [
@@ -119,6 +134,10 @@ mod tests {
             (
                 serde_json::json!({ "key_file": bad }),
                 "invalid `key_file`: invalid key file: line 2",
+            ),
+            (
+                serde_json::json!({ "key_file": empty }),
+                "invalid `key_file`: the key file holds no key",
             ),
             (
                 serde_json::json!({ "key_file": good, "header": "bad header" }),
@@ -142,6 +161,11 @@ mod tests {
             let err = config.build().unwrap_err().to_string();
             assert!(err.starts_with(expected), "{json}: {err}");
         }
+        let allowed: ApiKeyConfig = serde_json::from_value(
+            serde_json::json!({ "key_file": empty, "allow_empty_key_file": true }),
+        )
+        .unwrap();
+        assert!(allowed.build().unwrap().store().load().is_empty());
         let unknown = serde_json::from_value::<ApiKeyConfig>(
             serde_json::json!({ "key_file": good, "keys": [] }),
         );

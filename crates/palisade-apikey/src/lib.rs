@@ -63,7 +63,8 @@
 //!
 //! - `metrics`: the counter `palisade_apikey_requests_total`, labelled by `outcome`
 //!   (`accepted`, `missing`, `several`, `malformed_header`, `oversized`, `malformed`, `unknown`,
-//!   `disabled`, `expired`).
+//!   `disabled`, `expired`), and `palisade_apikey_reloads_total`, labelled by `outcome`
+//!   (`reloaded`, `failed`, `refused_no_usable_key`).
 //! - `serde`: [`ApiKeyConfig`], the layer's settings from a configuration
 //!   file.
 

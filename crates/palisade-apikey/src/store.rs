@@ -1,6 +1,8 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
@@ -12,6 +14,11 @@ use crate::{KeySet, KeySetError};
 /// Replacing is atomic: a request that started with the old set finishes with it, every request
 /// after the swap sees the new one, and no request waits or fails because of a swap. Cloning a
 /// store shares it.
+///
+/// A key file with no usable key (empty, or every key disabled or expired) would lock every
+/// client out, so [`from_file`](Self::from_file) and [`reload_from_file`](Self::reload_from_file)
+/// refuse it unless [`allow_empty`](Self::allow_empty) says otherwise; a refused reload leaves
+/// the current keys in force.
 ///
 /// ```
 /// use palisade_apikey::{KeyDigest, KeyEntry, KeySet, KeyStore};
@@ -26,6 +33,7 @@ use crate::{KeySet, KeySetError};
 #[derive(Clone)]
 pub struct KeyStore {
     keys: Arc<ArcSwap<KeySet>>,
+    allow_empty: Arc<AtomicBool>,
 }
 
 /// A key file that cannot be loaded.
@@ -35,6 +43,12 @@ pub enum LoadError {
     Io(std::io::Error),
     /// The file has an invalid line.
     Parse(KeySetError),
+    /// The file holds no usable key (none at all, or every one disabled or expired), and the
+    /// store does not [allow an empty key set](KeyStore::allow_empty).
+    NoUsableKey {
+        /// How many keys the file holds.
+        keys: usize,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -42,6 +56,16 @@ impl fmt::Display for LoadError {
         match self {
             Self::Io(err) => write!(f, "cannot read the key file: {err}"),
             Self::Parse(err) => write!(f, "invalid key file: {err}"),
+            Self::NoUsableKey { keys: 0 } => write!(
+                f,
+                "the key file holds no key, which would refuse every client (allow an empty key \
+                 set explicitly if that is meant)"
+            ),
+            Self::NoUsableKey { keys } => write!(
+                f,
+                "the key file holds no usable key ({keys} keys, each disabled or expired), which \
+                 would refuse every client (allow an empty key set explicitly if that is meant)"
+            ),
         }
     }
 }
@@ -51,6 +75,7 @@ impl std::error::Error for LoadError {
         match self {
             Self::Io(err) => Some(err),
             Self::Parse(err) => Some(err),
+            Self::NoUsableKey { .. } => None,
         }
     }
 }
@@ -60,6 +85,7 @@ impl KeyStore {
     pub fn new(keys: KeySet) -> Self {
         Self {
             keys: Arc::new(ArcSwap::from_pointee(keys)),
+            allow_empty: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -67,9 +93,21 @@ impl KeyStore {
     ///
     /// # Errors
     ///
-    /// [`LoadError`] when the file cannot be read or has an invalid line.
+    /// [`LoadError`] when the file cannot be read, has an invalid line, or holds no usable key.
+    /// To start from a file with no usable key, build an empty store, call
+    /// [`allow_empty`](Self::allow_empty), then [`reload_from_file`](Self::reload_from_file).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, LoadError> {
-        Ok(Self::new(read(path.as_ref())?))
+        let keys = read(path.as_ref())?;
+        check_usable(&keys)?;
+        Ok(Self::new(keys))
+    }
+
+    /// Whether [`reload_from_file`](Self::reload_from_file) may install a key set with no
+    /// usable key (default `false`). Shared by every clone of the store.
+    #[must_use]
+    pub fn allow_empty(self, allow: bool) -> Self {
+        self.allow_empty.store(allow, Ordering::Relaxed);
+        self
     }
 
     /// The current key set.
@@ -84,18 +122,38 @@ impl KeyStore {
         tracing::warn!(keys = count, "API key set replaced");
     }
 
-    /// Reloads the key file at `path`. On error the current set stays in force.
+    /// Reloads the key file at `path` and returns how many keys it holds. On error the current
+    /// set stays in force.
     ///
     /// # Errors
     ///
-    /// [`LoadError`] when the file cannot be read or has an invalid line.
+    /// [`LoadError`] when the file cannot be read, has an invalid line, or holds no usable key
+    /// and the store does not [allow](Self::allow_empty) that. Each refusal is logged at
+    /// `error` and, with the `metrics` feature, counted in
+    /// `palisade_apikey_reloads_total{outcome}`.
     pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<usize, LoadError> {
-        let keys = read(path.as_ref()).inspect_err(|err| {
-            tracing::error!(%err, "API key file not reloaded; the current keys stay in force");
-        })?;
-        let count = keys.len();
-        self.replace(keys);
-        Ok(count)
+        let result = read(path.as_ref()).and_then(|keys| {
+            if !self.allow_empty.load(Ordering::Relaxed) {
+                check_usable(&keys)?;
+            }
+            Ok(keys)
+        });
+        match result {
+            Ok(keys) => {
+                let count = keys.len();
+                self.replace(keys);
+                count_reload("reloaded");
+                Ok(count)
+            }
+            Err(err) => {
+                tracing::error!(%err, "API key file not reloaded; the current keys stay in force");
+                count_reload(match err {
+                    LoadError::NoUsableKey { .. } => "refused_no_usable_key",
+                    LoadError::Io(_) | LoadError::Parse(_) => "failed",
+                });
+                Err(err)
+            }
+        }
     }
 }
 
@@ -104,10 +162,27 @@ fn read(path: &Path) -> Result<KeySet, LoadError> {
     KeySet::parse(&text).map_err(LoadError::Parse)
 }
 
+fn check_usable(keys: &KeySet) -> Result<(), LoadError> {
+    let now = SystemTime::now();
+    if keys.entries().any(|entry| entry.usable(|| now).is_ok()) {
+        Ok(())
+    } else {
+        Err(LoadError::NoUsableKey { keys: keys.len() })
+    }
+}
+
+fn count_reload(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_apikey_reloads_total", "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
+}
+
 impl fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyStore")
             .field("keys", &self.keys.load().len())
+            .field("allow_empty", &self.allow_empty.load(Ordering::Relaxed))
             .finish()
     }
 }

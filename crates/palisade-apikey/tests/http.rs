@@ -357,6 +357,60 @@ async fn the_key_file_reloads_and_a_bad_file_keeps_the_current_keys() {
     );
 }
 
+/// Issue 10: an empty key file on SIGHUP replaced the key set with zero keys and every client
+/// got 401. A reload with no usable key is refused unless allowed.
+#[tokio::test]
+async fn a_reload_with_no_usable_key_is_refused_unless_allowed() {
+    let key = generate("pal_live").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.txt");
+    std::fs::write(&path, format!("{} principal=a\n", KeyDigest::of(&key))).unwrap();
+    let store = KeyStore::from_file(&path).unwrap();
+    let server = TestServer::spawn(app(store.clone())).await;
+    let client = Client::new();
+    let url = server.url("/orders");
+
+    let unusable = [
+        String::new(),
+        "# every key was removed\n\n".to_owned(),
+        format!("{} principal=a enabled=false\n", KeyDigest::of(&key)),
+        format!(
+            "{} principal=a not_after=2001-01-01T00:00:00Z\n",
+            KeyDigest::of(&key)
+        ),
+    ];
+    for text in &unusable {
+        std::fs::write(&path, text).unwrap();
+        let err = store.reload_from_file(&path).unwrap_err();
+        assert!(
+            matches!(err, palisade_apikey::LoadError::NoUsableKey { .. }),
+            "{text:?}: {err}"
+        );
+        assert!(err.to_string().contains("no usable key") || err.to_string().contains("no key"));
+        assert_eq!(
+            client.get(&url, &[("x-api-key", &key)]).await.status,
+            StatusCode::OK,
+            "{text:?}: the current key still works"
+        );
+        assert!(
+            KeyStore::from_file(&path).is_err(),
+            "{text:?}: refused at start too"
+        );
+    }
+
+    let store = store.allow_empty(true);
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(
+        store.reload_from_file(&path).unwrap(),
+        0,
+        "allowed explicitly"
+    );
+    assert_eq!(
+        client.get(&url, &[("x-api-key", &key)]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 #[tokio::test]
 async fn a_query_key_works_only_when_enabled_and_never_reaches_the_handler() {
     use palisade_apikey::KeySources;
