@@ -56,6 +56,26 @@ impl EntryArgs {
     }
 }
 
+/// The most `apikey hash` reads from standard input: a key and the whitespace around it. More
+/// is an error, never silently cut: what follows a key must not be ignored.
+pub(crate) const MAX_INPUT: usize = 64 * 1024;
+
+/// Reads all of `input` (a key, perhaps with a trailing newline), refusing more than
+/// [`MAX_INPUT`] bytes and anything that is not UTF-8.
+fn read_key_input(input: impl Read) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_INPUT as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+    if bytes.len() > MAX_INPUT {
+        return Err(format!(
+            "standard input holds more than {MAX_INPUT} bytes; it should hold one key"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "standard input is not UTF-8 text".to_owned())
+}
+
 pub(crate) fn run(command: Command) -> Result<(), String> {
     match command {
         Command::New { prefix, entry } => {
@@ -71,11 +91,7 @@ pub(crate) fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Hash { entry } => {
-            let mut input = String::new();
-            std::io::stdin()
-                .take(4096)
-                .read_to_string(&mut input)
-                .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+            let input = read_key_input(std::io::stdin().lock())?;
             let key = input.trim();
             if key.is_empty() {
                 return Err("no key on standard input".to_owned());

@@ -15,7 +15,8 @@ fn palisade(args: &[&str], stdin: Option<&str>) -> Output {
         .expect("run palisade");
     let mut pipe = child.stdin.take().unwrap();
     if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).unwrap();
+        // The tool may stop reading early (over-long input) and exit: a broken pipe is fine.
+        let _ = pipe.write_all(input.as_bytes());
     }
     drop(pipe);
     child.wait_with_output().unwrap()
@@ -148,4 +149,39 @@ fn bad_input_is_refused_with_a_message() {
     let long = "k".repeat(300);
     let out = palisade(&["apikey", "hash"], Some(&long));
     assert!(text(&out.stderr).contains("longer than 256"));
+}
+
+/// Issue 10: `apikey hash` read only the first 4096 bytes, so a key followed by whitespace and
+/// more text was hashed as if the rest were not there.
+#[test]
+fn hash_reads_all_of_stdin_and_refuses_what_follows_the_key() {
+    let key = "pal_live_2Oa6KmWtP4kcChKu1OwMScNvaRtSsij9_1CnNwM";
+    let trailing = format!("{key}{}second-token\n", " ".repeat(5000));
+    let out = palisade(&["apikey", "hash"], Some(&trailing));
+    assert!(!out.status.success(), "text after the key is refused");
+    assert!(out.stdout.is_empty(), "no key-file line is printed");
+    let short = format!("{key} second-token\n");
+    let out = palisade(&["apikey", "hash"], Some(&short));
+    assert!(
+        text(&out.stderr).contains("one token"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let huge = format!("{key}\n{}", " ".repeat(200_000));
+    let out = palisade(&["apikey", "hash"], Some(&huge));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("more than 65536 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+
+    let with_newline = palisade(&["apikey", "hash"], Some(&format!("{key}\r\n")));
+    assert!(
+        with_newline.status.success(),
+        "{}",
+        text(&with_newline.stderr)
+    );
 }
