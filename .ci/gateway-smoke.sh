@@ -1,60 +1,121 @@
 #!/usr/bin/env bash
 # End-to-end check of the demo gateway binary, as the README runs it: it serves the routes,
-# answers a slow request with a 504 problem within its timeout, and on SIGTERM lets an in-flight
-# request finish. Loopback only. Usage: .ci/gateway-smoke.sh PATH_TO_GATEWAY_BINARY
+# answers a slow request with a 504 problem within its timeout, keeps credentials out of its
+# logs, refuses an empty key file on SIGHUP, exits 78 on a bad configuration, and on SIGTERM
+# lets an in-flight request finish while a half-sent request cannot hold it open.
+# Loopback only. Usage: .ci/gateway-smoke.sh PATH_TO_GATEWAY_BINARY
 set -euo pipefail
 gateway="$1"
 key=pal_demo_2Oa6KmWtP4kcChKu1OwMScNvaRtSsij9_1CnNwM
-log=$(mktemp)
-"$gateway" --addr 127.0.0.1:0 --timeout 3s >"$log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+work=$(mktemp -d)
+log="$work/gateway.log"
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
-addr=""
-for _ in $(seq 1 100); do
-  addr=$(grep -o 'addr=127\.0\.0\.1:[0-9]*' "$log" | head -n1 | cut -d= -f2 || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "gateway did not start:"; cat "$log"; exit 1; }
-echo "gateway on $addr"
+fail() { echo "FAIL: $*"; echo "--- gateway log"; cat "$log"; exit 1; }
+
+# start LOG ARGS... : starts a gateway, sets $pid and $addr once it listens.
+start() {
+  local out="$1"; shift
+  "$gateway" --addr 127.0.0.1:0 "$@" >"$out" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  addr=""
+  for _ in $(seq 1 100); do
+    addr=$(grep -o 'addr=127\.0\.0\.1:[0-9]*' "$out" | head -n1 | cut -d= -f2 || true)
+    [ -n "$addr" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "gateway did not start:"; cat "$out"; exit 1
+}
 
 expect() { # expect STATUS CURL_ARGS...
   local want="$1"; shift
   local got
   got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@")
-  [ "$got" = "$want" ] || { echo "FAIL: curl $* -> $got, wanted $want"; cat "$log"; exit 1; }
+  [ "$got" = "$want" ] || fail "curl $* -> $got, wanted $want"
   echo "ok: $want for $*"
 }
+
+# wait_exit PID SECONDS : true if the process ends within SECONDS.
+wait_exit() {
+  for _ in $(seq 1 $(( $2 * 10 ))); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# An empty PALISADE_TRUSTED_PROXIES means "no trusted proxies", not a start-up failure.
+PALISADE_TRUSTED_PROXIES= start "$log" --timeout 3s
+echo "gateway on $addr"
 
 expect 200 "http://$addr/healthz"
 expect 401 "http://$addr/v1/hello"
 expect 200 -H "x-api-key: $key" "http://$addr/v1/hello"
 expect 200 -H "x-api-key: $key" -H 'content-type: application/json' -d '{"a":1}' "http://$addr/v1/echo"
-start=$(date +%s%N)
+expect 405 -X POST "http://$addr/healthz"
+curl -s -i --max-time 10 -X POST "http://$addr/healthz" | grep -qi '^content-type: application/problem+json' \
+  || fail "the 405 is not a problem"
+expect 401 "http://$addr/v1/hello?api_key=$key"
+start_ns=$(date +%s%N)
 expect 504 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000"
 # The handler would answer 200 after 5 s, so a 504 is the timeout's answer; the time is shown,
 # not asserted (shared machines are noisy).
-echo "info: the 504 came after $(( ($(date +%s%N) - start) / 1000000 )) ms (timeout 3 s)"
+echo "info: the 504 came after $(( ($(date +%s%N) - start_ns) / 1000000 )) ms (timeout 3 s)"
 curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000" | grep -q '"type":"https://docs.rs/palisade-core' \
-  || { echo "FAIL: the 504 body is not a Palisade problem"; exit 1; }
+  || fail "the 504 body is not a Palisade problem"
+leaks=$(grep -e "$key" -e 'api_key' "$log" | grep -v -e 'accepting the public demo key' -e 'gateway listening' || true)
+[ -z "$leaks" ] || fail "a key or a query string reached the log: $leaks"
+echo "ok: no key or query string in the log"
 
-# SIGTERM while a request is in flight: it still gets its answer, then the process exits.
-out=$(mktemp)
+# SIGTERM with a half-sent request held open and a request in flight: the in-flight one gets its
+# answer, the half-sent one cannot keep the process alive.
+exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ' >&3
+out="$work/out"
+started=$(grep -c 'started processing request' "$log")
 curl -s -o "$out" -w '%{http_code}' --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=2000" >"$out.status" &
 curl_pid=$!
 # Wait until the gateway has logged the request, then send SIGTERM.
 for _ in $(seq 1 100); do
-  grep -q 'uri=/v1/slow?ms=2000' "$log" && break
+  [ "$(grep -c 'started processing request' "$log")" -gt "$started" ] && break
   sleep 0.05
 done
-grep -q 'uri=/v1/slow?ms=2000' "$log" || { echo "FAIL: the slow request never reached the gateway"; cat "$log"; exit 1; }
+[ "$(grep -c 'started processing request' "$log")" -gt "$started" ] || fail "the slow request never reached the gateway"
 kill -TERM "$pid"
-wait "$curl_pid"
-[ "$(cat "$out.status")" = "200" ] || { echo "FAIL: in-flight request got $(cat "$out.status")"; cat "$log"; exit 1; }
-grep -q '"slept_ms":2000' "$out" || { echo "FAIL: in-flight body: $(cat "$out")"; exit 1; }
-wait "$pid" || true
-grep -q "shutting down" "$log" || { echo "FAIL: no shutdown log"; cat "$log"; exit 1; }
-echo "ok: SIGTERM let the in-flight request finish"
-rm -f "$out" "$out.status"
+wait "$curl_pid" || true
+[ "$(cat "$out.status")" = "200" ] || fail "in-flight request got $(cat "$out.status")"
+grep -q '"slept_ms":2000' "$out" || fail "in-flight body: $(cat "$out")"
+wait_exit "$pid" 15 || fail "the gateway did not exit with a half-sent request held open"
+exec 3>&-
+grep -q "shutting down" "$log" || fail "no shutdown log"
+echo "ok: SIGTERM let the in-flight request finish and a half-sent request did not hold the process"
+
+# A configuration error is a readable message and exit status 78.
+set +e
+"$gateway" --addr 127.0.0.1:0 --trusted-proxies 10.0.0.0/40 >"$work/bad.out" 2>&1
+status=$?
+set -e
+[ "$status" = "78" ] || { cat "$work/bad.out"; fail "bad configuration exited $status, wanted 78"; }
+grep -q '^error: invalid --trusted-proxies' "$work/bad.out" || fail "message: $(cat "$work/bad.out")"
+grep -q 'Error {\|kind:' "$work/bad.out" && fail "a Debug dump: $(cat "$work/bad.out")"
+echo "ok: bad configuration -> status 78: $(head -n1 "$work/bad.out")"
+
+# SIGHUP with an emptied key file: refused, the current keys stay in force.
+keys="$work/keys.txt"
+echo "sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=demo scopes=hello:read" >"$keys"
+log="$work/reload.log"
+start "$log" --api-keys "$keys"
+expect 200 -H "x-api-key: $key" "http://$addr/v1/hello"
+: >"$keys"
+kill -HUP "$pid"
+for _ in $(seq 1 100); do grep -q 'not reloaded' "$log" && break; sleep 0.05; done
+grep -q 'not reloaded' "$log" || fail "the empty key file was not refused"
+expect 200 -H "x-api-key: $key" "http://$addr/v1/hello"
+echo "ok: an empty key file on SIGHUP was refused and the key still works"
+kill -TERM "$pid"
+wait_exit "$pid" 15 || fail "the second gateway did not exit"
+
 echo "gateway smoke test passed"

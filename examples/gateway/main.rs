@@ -3,40 +3,20 @@
 //! ```text
 //! cargo run --release --example gateway            # 127.0.0.1:8080, embedded defaults
 //! cargo run --release --example gateway -- --addr 127.0.0.1:9000 --timeout 500ms
+//! cargo run --release --example gateway -- --help  # every flag, with its environment variable
 //! ```
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::process::ExitCode;
 
 use clap::Parser;
-use palisade::TrustedProxies;
-use palisade::apikey::KeyStore;
-use palisade_examples::gateway::{self, Config, DEMO_KEY};
+use palisade_examples::gateway::flags::{EXIT_CONFIG, Flags};
+use palisade_examples::gateway::{self, DEMO_KEY, apikey};
 use tracing_subscriber::EnvFilter;
 
-/// The Palisade demo gateway.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// The address to listen on.
-    #[arg(long, env = "PALISADE_ADDR", default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
-    /// The timeout of every request, e.g. "2s" or "500ms".
-    #[arg(long, env = "PALISADE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
-    timeout: Duration,
-    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
-    #[arg(long, env = "PALISADE_TRUSTED_PROXIES", value_delimiter = ',')]
-    trusted_proxies: Vec<String>,
-    /// A key file (lines from `palisade apikey new`), reloaded on SIGHUP. Without it, the
-    /// embedded demo key is accepted.
-    #[arg(long, env = "PALISADE_API_KEYS")]
-    api_keys: Option<PathBuf>,
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    // A command line that does not parse exits here with status 2 and clap's message.
+    let flags = Flags::parse();
     tracing_subscriber::fmt()
         .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
@@ -44,60 +24,68 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=debug,palisade=debug")),
         )
         .init();
-    let args = Args::parse();
-    let keys = if let Some(path) = &args.api_keys {
-        let store = KeyStore::from_file(path)?;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(&flags))
+}
+
+async fn run(flags: &Flags) -> ExitCode {
+    let settings = match flags.settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let app = match gateway::app(&settings.config) {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Some(path) = &settings.key_file {
         tracing::info!(
             path = %path.display(),
-            keys = store.load().len(),
+            keys = settings.config.keys.load().len(),
             "API keys loaded; SIGHUP reloads them"
         );
-        reload_on_sighup(store.clone(), path.clone());
-        store
+        apikey::reload_on_sighup(settings.config.keys.clone(), path.clone());
     } else {
         tracing::warn!("no --api-keys file: accepting the public demo key {DEMO_KEY}");
-        Config::default().keys
-    };
-    let config = Config {
-        timeout: args.timeout,
-        trusted_proxies: TrustedProxies::new(&args.trusted_proxies)?,
-        keys,
-    };
-    let app = gateway::app(&config)?;
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    tracing::info!(
-        addr = %listener.local_addr()?,
-        timeout = ?config.timeout,
-        "palisade gateway listening; try: curl -H 'x-api-key: {DEMO_KEY}' 'http://{}/v1/slow?ms=5000'",
-        listener.local_addr()?
-    );
-    gateway::serve(listener, app, shutdown_signal()).await?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Reloads the key file on each SIGHUP; a bad file leaves the current keys in force.
-fn reload_on_sighup(store: KeyStore, path: PathBuf) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hangups) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::error!("cannot listen for SIGHUP: keys will not reload");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            // Errors are logged by the store; the current keys stay in force.
-            if let Ok(count) = store.reload_from_file(&path) {
-                tracing::info!(keys = count, "API keys reloaded");
-            }
+    }
+    let listener = match tokio::net::TcpListener::bind(settings.addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("error: cannot listen on {}: {err}", settings.addr);
+            return ExitCode::FAILURE;
         }
-    });
-    #[cfg(not(unix))]
-    let _ = (store, path);
+    };
+    let addr = listener.local_addr().unwrap_or(settings.addr);
+    tracing::info!(
+        %addr,
+        timeout = ?settings.config.timeout,
+        header_timeout = ?settings.server.header_timeout,
+        shutdown_grace = ?settings.server.shutdown_grace,
+        "palisade gateway listening; try: curl -H 'x-api-key: {DEMO_KEY}' 'http://{addr}/v1/slow?ms=5000'",
+    );
+    if let Err(err) = gateway::serve(listener, app, settings.server, shutdown_signal()).await {
+        eprintln!("error: serving failed: {err}");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
 }
 
-/// Completes on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
+/// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
@@ -123,5 +111,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

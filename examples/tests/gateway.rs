@@ -204,43 +204,6 @@ async fn an_oversized_body_is_413() {
     );
 }
 
-#[tokio::test]
-async fn shutdown_lets_in_flight_requests_finish() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // Shut down only once the request has reached the server, so the test does not depend
-    // on how fast this machine connects.
-    let reached = std::sync::Arc::new(tokio::sync::Notify::new());
-    let signal = reached.clone();
-    let app = gateway::app(&Config::default())
-        .unwrap()
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                signal.notify_one();
-                next.run(request)
-            },
-        ));
-    let server = tokio::spawn(gateway::serve(listener, app, async {
-        let _ = stopped.await;
-    }));
-    let in_flight = tokio::spawn(async move {
-        Client::new()
-            .get(&format!("http://{addr}/v1/slow?ms=300"), &[KEY])
-            .await
-    });
-    reached.notified().await;
-    stop.send(()).unwrap();
-    let reply = in_flight.await.unwrap();
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "the in-flight request finished"
-    );
-    assert_eq!(reply.json()["slept_ms"], 300);
-    server.await.unwrap().unwrap();
-}
-
 #[test]
 fn the_embedded_key_set_holds_the_demo_key_digest() {
     let set = KeySet::parse(gateway::DEMO_KEYS).unwrap();
@@ -287,4 +250,157 @@ async fn healthz_needs_no_key_and_scopes_are_enforced() {
         .await;
     assert_eq!(echo.status, StatusCode::FORBIDDEN);
     assert_eq!(echo.json()["required_scopes"][0], "echo:write");
+}
+
+/// Issue 10: `POST /healthz` answered 405 with an empty body.
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem_that_keeps_allow() {
+    let server = start(Config::default()).await;
+    let client = Client::new();
+    for (method, path, allow) in [
+        ("POST", "/healthz", "GET,HEAD"),
+        ("DELETE", "/v1/echo", "POST"),
+        ("PUT", "/v1/slow", "GET,HEAD"),
+    ] {
+        let reply = client
+            .send(
+                Request::builder()
+                    .method(method)
+                    .uri(server.url(path))
+                    .header(KEY.0, KEY.1)
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(reply.json()["status"], 405);
+        assert!(reply.json()["detail"].as_str().unwrap().contains("Allow"));
+    }
+}
+
+/// Issue 10: a 400 for invalid JSON held the request's field name in full (a 60 KB name, and a
+/// key pasted into it, came back entire).
+#[tokio::test]
+async fn rejections_never_carry_the_request_text_back() {
+    let server = start(Config::default()).await;
+    let client = Client::new();
+    let secret = "pal_live_SecretSecretSecretSecretSecret12_abcdef";
+    let long_name = format!("{secret}{}", "n".repeat(60_000));
+    let post = |body: String| {
+        Request::post(server.url("/v1/echo"))
+            .header("content-type", "application/json")
+            .header(KEY.0, KEY.1)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    let cases = [
+        (
+            "field name then a syntax error",
+            post(format!(r#"{{"{long_name}": tru}}"#)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unterminated value after a long name",
+            post(format!(r#"{{"{long_name}": "{secret}"#)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "trailing data",
+            post(format!(r#"{{"a": 1}} {secret}"#)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "nested too deep",
+            post(format!("{}{secret}", "[".repeat(200))),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a bad query value",
+            Request::get(server.url(&format!("/v1/slow?ms={secret}")))
+                .header(KEY.0, KEY.1)
+                .body(Full::default())
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "an unknown query parameter name only",
+            Request::get(server.url(&format!("/v1/slow?{secret}=1")))
+                .header(KEY.0, KEY.1)
+                .body(Full::default())
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a key in an unknown path",
+            Request::get(server.url(&format!("/v1/{secret}")))
+                .header(KEY.0, KEY.1)
+                .body(Full::default())
+                .unwrap(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "a key as the API key",
+            Request::get(server.url("/v1/hello"))
+                .header("x-api-key", secret)
+                .body(Full::default())
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (name, request, status) in cases {
+        let reply = client.send(request).await;
+        assert_eq!(reply.status, status, "{name}: {}", reply.text());
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json"),
+            "{name}"
+        );
+        let text = reply.text();
+        assert!(!text.contains("SecretSecret"), "{name}: echoed: {text}");
+        assert!(text.len() < 1024, "{name}: {} bytes", text.len());
+    }
+}
+
+#[tokio::test]
+async fn json_errors_give_a_position_and_a_bounded_pointer() {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<u32>,
+    }
+    // The gateway's extractor, on a route of this test's own, with a typed body.
+    let app = axum::Router::new().route(
+        "/orders",
+        axum::routing::post(
+            |palisade_examples::gateway::problems::ProblemJson(_order): palisade_examples::gateway::problems::ProblemJson<Order>| async { "ok" },
+        ),
+    );
+    let server = TestServer::spawn(app).await;
+    let client = Client::new();
+    let post = |body: &str| {
+        Request::post(server.url("/orders"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap()
+    };
+    let wrong_type = client.send(post(r#"{"items": [1, "two"]}"#)).await;
+    assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let json = wrong_type.json();
+    assert_eq!(json["pointer"], "/items/1");
+    assert_eq!(json["line"], 1);
+    assert!(!wrong_type.text().contains("two"), "{}", wrong_type.text());
+
+    let syntax = client.send(post("{\n  \"items\": [1,,2]\n}")).await;
+    assert_eq!(syntax.status, StatusCode::BAD_REQUEST);
+    assert_eq!(syntax.json()["line"], 2);
+    assert!(syntax.json().get("pointer").is_none());
 }

@@ -1,0 +1,189 @@
+//! Every command-line flag and environment variable of the gateway, in one place, and how they
+//! become its configuration.
+//!
+//! Exit statuses: `0` after a clean shutdown, `1` when serving fails (the address cannot be
+//! bound), `2` for a command line that does not parse, [`EXIT_CONFIG`] (`78`) for a
+//! configuration that parses but is wrong (a bad network, an unreadable key file, a zero
+//! timeout).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use palisade::TrustedProxies;
+use palisade::apikey::KeyStore;
+
+use super::{Config, ServerConfig, apikey};
+
+/// The exit status for a configuration error (`EX_CONFIG` of sysexits.h).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// The Palisade demo gateway.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about,
+    after_help = "Exit status: 0 after a clean shutdown, 1 when serving fails, 2 for a bad \
+                  command line, 78 for a bad configuration."
+)]
+pub struct Flags {
+    /// The address to listen on.
+    #[arg(long, env = "PALISADE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// The timeout of every request, e.g. "2s" or "500ms".
+    #[arg(long, env = "PALISADE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed.
+    /// Empty: none.
+    #[arg(long, env = "PALISADE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// A key file (lines from `palisade apikey new`), reloaded on SIGHUP. Without it, the
+    /// embedded demo key is accepted.
+    #[arg(long, env = "PALISADE_API_KEYS")]
+    pub api_keys: Option<PathBuf>,
+    /// Accept a key file with no usable key, at start and on reload (it refuses every client).
+    #[arg(long, env = "PALISADE_ALLOW_EMPTY_KEY_FILE")]
+    pub allow_empty_key_file: bool,
+    /// How long a client may take to send a request's headers; slower connections are closed.
+    #[arg(long, env = "PALISADE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// On SIGINT or SIGTERM, how long in-flight requests may finish before their connections
+    /// are closed.
+    #[arg(long, env = "PALISADE_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// The gateway's configuration, read from [`Flags`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The routes' and layers' configuration.
+    pub config: Config,
+    /// The server's configuration.
+    pub server: ServerConfig,
+    /// The key file to reload on SIGHUP, if one was given.
+    pub key_file: Option<PathBuf>,
+}
+
+/// A configuration that parses but cannot be used; its message names the flag.
+#[derive(Debug)]
+pub struct ConfigError(String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Flags {
+    /// Checks the flags and loads what they name (the key file).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the flag that is wrong and why.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let networks = self
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|network| !network.is_empty());
+        let trusted_proxies = TrustedProxies::new(networks)
+            .map_err(|err| ConfigError(format!("invalid --trusted-proxies: {err}")))?;
+        if self.timeout.is_zero() {
+            return Err(ConfigError(
+                "invalid --timeout: it must be more than zero".into(),
+            ));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(ConfigError(
+                "invalid --header-timeout: it must be more than zero".into(),
+            ));
+        }
+        let keys: KeyStore = match &self.api_keys {
+            Some(path) => apikey::load(path, self.allow_empty_key_file).map_err(|err| {
+                ConfigError(format!("invalid --api-keys {}: {err}", path.display()))
+            })?,
+            None => apikey::demo_store(),
+        };
+        Ok(Settings {
+            addr: self.addr,
+            config: Config {
+                timeout: self.timeout,
+                trusted_proxies,
+                keys,
+            },
+            server: ServerConfig {
+                header_timeout: self.header_timeout,
+                shutdown_grace: self.shutdown_grace,
+            },
+            key_file: self.api_keys.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, String> {
+        let flags = Flags::try_parse_from(std::iter::once("gateway").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        flags.settings().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(settings.config.timeout, Duration::from_secs(2));
+        assert!(settings.config.trusted_proxies.networks().is_empty());
+        assert_eq!(settings.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(settings.server.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(settings.config.keys.load().len(), 1, "the demo key");
+    }
+
+    #[test]
+    fn an_empty_proxy_list_means_no_trusted_proxies() {
+        for value in ["", " ", ",", " , "] {
+            let settings = settings(&["--trusted-proxies", value]).unwrap();
+            assert!(
+                settings.config.trusted_proxies.networks().is_empty(),
+                "{value:?}"
+            );
+        }
+        let two = settings(&["--trusted-proxies", "10.0.0.0/8, 192.0.2.7"]).unwrap();
+        assert_eq!(two.config.trusted_proxies.networks().len(), 2);
+    }
+
+    #[test]
+    fn configuration_errors_name_the_flag_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("keys.txt");
+        std::fs::write(&empty, "").unwrap();
+        let empty = empty.to_str().unwrap();
+        for (args, expected) in [
+            (
+                &["--trusted-proxies", "10.0.0.0/40"][..],
+                "invalid --trusted-proxies:",
+            ),
+            (&["--timeout", "0s"][..], "invalid --timeout"),
+            (&["--header-timeout", "0s"][..], "invalid --header-timeout"),
+            (
+                &["--api-keys", "/nonexistent/keys.txt"][..],
+                "invalid --api-keys /nonexistent/keys.txt: cannot read",
+            ),
+            (&["--api-keys", empty][..], "holds no key"),
+        ] {
+            let err = settings(args).unwrap_err();
+            assert!(err.contains(expected), "{args:?}: {err}");
+            assert!(!err.contains("Error {") && !err.contains("kind:"), "{err}");
+        }
+        let allowed = settings(&["--api-keys", empty, "--allow-empty-key-file"]).unwrap();
+        assert!(allowed.config.keys.load().is_empty());
+    }
+}

@@ -1,0 +1,111 @@
+//! The demo gateway: an axum service behind Palisade's layers.
+//!
+//! Routes: `GET /healthz` (open), and behind an API key `GET /v1/hello`, `POST /v1/echo` (JSON,
+//! scope `echo:write`) and `GET /v1/slow?ms=N`, which shows the timeout layer answering `504`.
+//! Every error the gateway produces is a problem+json response.
+//!
+//! One module per concern, so each layer's part is found in seconds:
+//!
+//! | module | what it wires |
+//! |---|---|
+//! | [`flags`] | every command-line flag and environment variable, in one place |
+//! | [`server`] | the HTTP server: header-read timeout, bounded graceful shutdown |
+//! | [`timeout`] | `palisade-timeout`: the total timeout and the caller's `grpc-timeout` |
+//! | [`apikey`] | `palisade-apikey`: the key store, the embedded demo key, reload on SIGHUP |
+//! | [`logging`] | request spans that never hold a query string or a raw path |
+//! | [`problems`] | problem+json for extractor rejections and bare error statuses (405, ...) |
+//! | [`routes`] | the handlers |
+
+pub mod apikey;
+pub mod flags;
+pub mod logging;
+pub mod problems;
+pub mod routes;
+pub mod server;
+pub mod timeout;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use http::HeaderName;
+use palisade::apikey::{ApiKeyLayer, KeyStore};
+use palisade::{TrustedProxies, require_scopes};
+use tower::ServiceBuilder;
+use tower_http::ServiceBuilderExt as _;
+
+pub use apikey::{DEMO_KEY, DEMO_KEYS};
+pub use server::{ServerConfig, serve};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the gateway's routes and layers need; every field has an embedded default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The timeout of every request (and the most a caller's `grpc-timeout` may ask for).
+    pub timeout: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The API keys `/v1/*` accepts; replace its set to rotate keys live.
+    pub keys: KeyStore,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(2),
+            trusted_proxies: TrustedProxies::none(),
+            keys: apikey::demo_store(),
+        }
+    }
+}
+
+/// Builds the gateway's router with its layers.
+///
+/// # Errors
+///
+/// When the configuration is invalid (a zero timeout).
+pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
+    let timeout = timeout::layer(config.timeout)?;
+    // Every `/v1` route needs an API key; `/v1/echo` also the `echo:write` scope.
+    let v1 = Router::new()
+        .route(
+            "/hello",
+            get(routes::hello).route_layer(require_scopes(["hello:read"])),
+        )
+        .route(
+            "/echo",
+            post(routes::echo).route_layer(require_scopes(["echo:write"])),
+        )
+        .route("/slow", get(routes::slow))
+        .layer(ApiKeyLayer::new(config.keys.clone()));
+    let request_id = HeaderName::from_static("x-request-id");
+    Ok(Router::new()
+        .route("/healthz", get(routes::healthz))
+        .nest("/v1", v1)
+        .fallback(routes::not_found)
+        // Extractors answer 413 past this; `problems` renders it as problem+json.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside the router, so the matched route is known: the span records it.
+        .layer(axum::middleware::from_fn(logging::record_route))
+        .with_state(routes::AppState {
+            trusted_proxies: config.trusted_proxies.clone(),
+        })
+        // Outermost first: request id, secrets kept out of logs, trace span, bare error statuses
+        // as problems, then the total timeout, as DESIGN.md's request flow says.
+        .layer(
+            ServiceBuilder::new()
+                .set_x_request_id(tower_http::request_id::MakeRequestUuid)
+                .sensitive_headers([
+                    http::header::AUTHORIZATION,
+                    HeaderName::from_static("x-api-key"),
+                ])
+                .layer(logging::trace_layer())
+                .propagate_request_id(request_id)
+                .layer(axum::middleware::map_response(
+                    problems::bare_errors_as_problems,
+                ))
+                .layer(timeout),
+        ))
+}
