@@ -2,7 +2,7 @@
 //! error statuses such as axum's `405`.
 //!
 //! No answer carries the request's own text back. serde's messages quote what they could not
-//! parse ("unknown field `<name>`", "invalid type: string \"<value>\""), and axum's rejections
+//! parse (``unknown field `<name>` ``, ``invalid type: string "<value>"``), and axum's rejections
 //! include them, so the extractors here name the problem in general words, with at most a
 //! position (line and column) and a JSON Pointer whose segments are cut to
 //! [`MAX_POINTER_SEGMENT`] characters.
