@@ -50,6 +50,13 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    /// An empty body written by the layer (a trailers-only gRPC rejection): it ends at once.
+    pub fn empty() -> Self {
+        Self {
+            kind: Kind::Problem { bytes: None },
+        }
+    }
+
     /// Whether this body was written by the layer rather than by the inner service.
     pub fn is_problem(&self) -> bool {
         matches!(self.kind, Kind::Problem { .. })

@@ -11,10 +11,12 @@
 //!   and, only when that peer is a trusted proxy, from `Forwarded` or `X-Forwarded-For`.
 //! - [`Identity`]: who the caller is, set by the authentication layers.
 //! - [`Classify`] and [`Outcome`]: one way to judge a response or an error, shared by the circuit
-//!   breaker, retries and metrics.
+//!   breaker, retries and metrics, with [`HttpClassifier`] and [`GrpcClassifier`] defaults.
 //! - [`Deadline`]: the absolute instant by which a request must be answered.
 //! - [`require_scopes`]: a per-route scope requirement on the [`Identity`], answering `403`.
-//! - [`Rejection`] and [`ResponseFuture`]: the plumbing of a layer that answers on its own.
+//! - [`Rejection`] and [`ResponseFuture`]: the plumbing of a layer that answers on its own,
+//!   in problem+json for HTTP callers and as a trailers-only response for gRPC callers
+//!   ([`Protocol`], [`grpc`]).
 //!
 //! # Example
 //!
@@ -40,6 +42,7 @@ mod build_error;
 mod classify;
 mod client_ip;
 mod deadline;
+pub mod grpc;
 mod identity;
 pub mod problem;
 mod rejection;
@@ -49,9 +52,10 @@ pub mod serde_duration;
 
 pub use body::ResponseBody;
 pub use build_error::BuildError;
-pub use classify::{Classify, HttpClassifier, Outcome};
+pub use classify::{Classify, GrpcClassifier, HttpClassifier, Outcome};
 pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr, TrustedProxies};
 pub use deadline::Deadline;
+pub use grpc::Protocol;
 pub use identity::{Identity, IdentitySource};
 pub use problem::Problem;
 pub use rejection::{Rejection, ResponseFuture};
@@ -61,4 +65,5 @@ pub use scope::{RequireScopes, RequireScopesLayer, require_scopes};
 pub mod __fuzz {
     //! Harnesses for the cargo-fuzz targets in `fuzz/`. Not part of the public API.
     pub use crate::client_ip::fuzz_resolve as client_ip;
+    pub use crate::grpc::fuzz_message as grpc_message;
 }

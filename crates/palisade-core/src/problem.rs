@@ -34,6 +34,7 @@ use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::ResponseBody;
+use crate::grpc::{self, GrpcCode, Protocol};
 
 /// The media type of a problem document (RFC 9457 section 3).
 pub const CONTENT_TYPE_PROBLEM_JSON: &str = "application/problem+json";
@@ -168,6 +169,25 @@ impl Problem {
     /// layer's [`ResponseBody`].
     pub fn into_response<B>(self) -> Response<ResponseBody<B>> {
         self.into_response_with(ResponseBody::problem)
+    }
+
+    /// Renders the problem for a caller speaking `protocol`: problem+json, or a trailers-only
+    /// gRPC response (see [`crate::grpc`]). For a problem answered many times, build a
+    /// [`Rejection`](crate::Rejection) once instead.
+    pub fn into_response_for<B>(self, protocol: Protocol) -> Response<ResponseBody<B>> {
+        match protocol {
+            Protocol::Http => self.into_response(),
+            Protocol::Grpc => grpc::trailers_only(
+                GrpcCode::for_rejection(self.status),
+                self.grpc_message(),
+                ResponseBody::empty(),
+            ),
+        }
+    }
+
+    /// The `grpc-message` of this problem: its detail (or title), percent-encoded.
+    pub(crate) fn grpc_message(&self) -> HeaderValue {
+        grpc::encode_message(self.detail.as_deref().unwrap_or(&self.title))
     }
 
     /// Renders the problem as an `application/problem+json` response with any body that can be

@@ -34,7 +34,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::problem::types;
-use crate::{Identity, Problem, Rejection, ResponseBody, ResponseFuture};
+use crate::{Identity, Problem, Protocol, Rejection, ResponseBody, ResponseFuture};
 
 /// A layer that requires every scope in `scopes`. See the [module documentation](self).
 pub fn require_scopes<I, S>(scopes: I) -> RequireScopesLayer
@@ -139,7 +139,10 @@ where
         match request.extensions().get::<Identity>() {
             None => {
                 tracing::debug!("scope check: no identity on the request");
-                ResponseFuture::rejected(self.shared.unauthenticated.clone())
+                ResponseFuture::rejected(
+                    self.shared.unauthenticated.clone(),
+                    Protocol::of(request.headers()),
+                )
             }
             Some(identity)
                 if !self
@@ -153,7 +156,10 @@ where
                     key_id = identity.key_id(),
                     "scope check: a required scope is missing"
                 );
-                ResponseFuture::rejected(self.shared.forbidden.clone())
+                ResponseFuture::rejected(
+                    self.shared.forbidden.clone(),
+                    Protocol::of(request.headers()),
+                )
             }
             Some(_) => ResponseFuture::inner(self.inner.call(request)),
         }

@@ -4,6 +4,7 @@
 //! - [`Client`]: a plain hyper client for talking to it, returning [`Reply`]s.
 //! - [`CapturedLogs`]: every `tracing` event of a test, as text, to assert that a secret never
 //!   appears in the logs.
+//! - [`grpc`]: gRPC's Greeter served by tonic, for tests with a real gRPC client.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
+
+pub mod grpc;
 
 /// An axum router served on a fresh loopback port; shut down when dropped.
 #[derive(Debug)]

@@ -127,15 +127,24 @@ impl DeadlineHeader {
 
     /// Writes `budget`, rounded down so the receiver's deadline is never later than ours.
     pub fn encode(&self, budget: Duration) -> HeaderValue {
-        let text = match self.format {
+        self.encode_rounded(budget).0
+    }
+
+    /// [`encode`](Self::encode), and the budget the value says after rounding down.
+    pub(crate) fn encode_rounded(&self, budget: Duration) -> (HeaderValue, Duration) {
+        let (text, rounded) = match self.format {
             DeadlineFormat::Grpc => encode_grpc(budget),
             DeadlineFormat::Milliseconds => {
                 let millis = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
                 let max = 10u64.pow(u32::try_from(MILLIS_MAX_DIGITS).unwrap_or(13)) - 1;
-                millis.min(max).to_string()
+                let millis = millis.min(max);
+                (millis.to_string(), Duration::from_millis(millis))
             }
         };
-        HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+        match HeaderValue::try_from(text) {
+            Ok(value) => (value, rounded),
+            Err(_) => (HeaderValue::from_static("0"), Duration::ZERO),
+        }
     }
 }
 
@@ -187,8 +196,8 @@ fn parse_millis(value: &[u8]) -> Result<Duration, InvalidDeadline> {
     digits(value, MILLIS_MAX_DIGITS).map(Duration::from_millis)
 }
 
-/// The finest unit whose value fits in 8 digits, rounded down.
-fn encode_grpc(budget: Duration) -> String {
+/// The finest unit whose value fits in 8 digits, rounded down, and the budget it says.
+fn encode_grpc(budget: Duration) -> (String, Duration) {
     let nanos = budget.as_nanos();
     let units: [(u128, char); 6] = [
         (1, 'n'),
@@ -201,10 +210,19 @@ fn encode_grpc(budget: Duration) -> String {
     for (per_unit, unit) in units {
         let value = nanos / per_unit;
         if value <= u128::from(GRPC_MAX_VALUE) {
-            return format!("{value}{unit}");
+            // At most 99,999,999 units of at most an hour: no overflow.
+            let rounded = Duration::from_secs(
+                u64::try_from(value * per_unit / 1_000_000_000).unwrap_or(u64::MAX),
+            ) + Duration::from_nanos(
+                u64::try_from(value * per_unit % 1_000_000_000).unwrap_or(0),
+            );
+            return (format!("{value}{unit}"), rounded);
         }
     }
-    format!("{GRPC_MAX_VALUE}H")
+    (
+        format!("{GRPC_MAX_VALUE}H"),
+        Duration::from_secs(GRPC_MAX_VALUE * 3600),
+    )
 }
 
 /// Fuzz harness: parses arbitrary bytes in both formats and checks that encoding never extends
@@ -217,11 +235,12 @@ pub fn fuzz_parse(data: &[u8]) {
     ];
     for header in formats {
         if let Ok(budget) = header.parse(data) {
-            let encoded = header.encode(budget);
+            let (encoded, rounded) = header.encode_rounded(budget);
             let again = header
                 .parse(encoded.as_bytes())
                 .expect("an encoded budget parses");
             assert!(again <= budget, "encoding extended {budget:?} to {again:?}");
+            assert_eq!(rounded, again, "the rounded budget is what the value says");
             let stable = header.parse(header.encode(again).as_bytes());
             assert_eq!(stable, Ok(again), "encoding is not stable");
         }
@@ -326,8 +345,10 @@ mod tests {
                 DeadlineHeader::grpc_timeout(),
                 DeadlineHeader::milliseconds(HeaderName::from_static("x-timeout-ms")),
             ] {
-                let back = header.parse(header.encode(budget).as_bytes()).unwrap();
+                let (encoded, rounded) = header.encode_rounded(budget);
+                let back = header.parse(encoded.as_bytes()).unwrap();
                 prop_assert!(back <= budget);
+                prop_assert_eq!(back, rounded);
             }
         }
 

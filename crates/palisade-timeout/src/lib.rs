@@ -69,6 +69,11 @@ pub use server::{HttpTimeout, HttpTimeoutBuilder, HttpTimeoutLayer};
 pub use server::{HttpTimeoutConfig, InboundDeadlineConfig};
 pub use timeout::{Timeout, TimeoutLayer};
 
+/// How much earlier than a caller's own budget (from an [inbound deadline
+/// header](HttpTimeoutBuilder::inbound_deadline)) [`HttpTimeout`] answers: one timer tick, so
+/// its answer leaves before timers started earlier for the same budget fire.
+pub const INBOUND_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The boxed error of [`Timeout`] and [`PropagateDeadline`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

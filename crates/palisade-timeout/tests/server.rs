@@ -192,11 +192,11 @@ async fn inbound_deadline_header_table() {
             body_contains: "2000",
         },
         Case {
-            name: "shorter budget honoured",
+            name: "shorter budget honoured, answered one tick early",
             cap: Duration::from_secs(2),
             headers: &[("grpc-timeout", "150m")],
             status: StatusCode::OK,
-            body_contains: "150",
+            body_contains: "149",
         },
         Case {
             name: "longer budget capped",
@@ -210,7 +210,14 @@ async fn inbound_deadline_header_table() {
             cap: Duration::from_secs(30),
             headers: &[("grpc-timeout", "20S")],
             status: StatusCode::OK,
-            body_contains: "20000",
+            body_contains: "19999",
+        },
+        Case {
+            name: "a budget of one tick is answered at once",
+            cap: Duration::from_secs(2),
+            headers: &[("grpc-timeout", "1m")],
+            status: StatusCode::GATEWAY_TIMEOUT,
+            body_contains: "Request timed out",
         },
         Case {
             name: "zero budget answered at once",
@@ -326,6 +333,69 @@ async fn propagation_writes_the_time_left() {
     let sent = client.oneshot(request).await.unwrap().into_body();
     // 2 s left, written in microseconds; the caller's own value was replaced.
     assert_eq!(sent.as_deref(), Some("2000000u"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shorter_budget_the_caller_wrote_is_kept_and_enforced() {
+    // tonic's `Request::set_timeout(30ms)` writes `grpc-timeout: 30000u`.
+    let client = PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()).layer(echo_header());
+    let mut request = Request::new(());
+    request
+        .headers_mut()
+        .insert("grpc-timeout", "30000u".parse().unwrap());
+    Deadline::after(Duration::from_secs(3)).insert_earliest(request.extensions_mut());
+    let err = client.oneshot(request).await.unwrap_err();
+    assert!(
+        err.is::<Elapsed>(),
+        "the 50 ms upstream misses the caller's 30 ms"
+    );
+
+    let client = PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()).layer(echo_header());
+    let mut request = Request::new(());
+    request
+        .headers_mut()
+        .insert("grpc-timeout", "400m".parse().unwrap());
+    Deadline::after(Duration::from_secs(3)).insert_earliest(request.extensions_mut());
+    let sent = client.oneshot(request).await.unwrap().into_body();
+    assert_eq!(sent.as_deref(), Some("400m"), "kept as the caller wrote it");
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refused")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A client stack that enforces the header itself (tonic's `Channel`) fails when the budget it
+/// was handed runs out: that is the deadline failing the call, so it is `Elapsed`. An error
+/// before then is the callee's own.
+#[tokio::test(start_paused = true)]
+async fn an_error_once_the_handed_down_budget_ran_out_is_elapsed() {
+    let enforcing = service_fn(|req: Request<()>| async move {
+        let budget = DeadlineHeader::grpc_timeout()
+            .read(req.headers())
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(budget).await;
+        Err::<(), _>(Refused)
+    });
+    let client = PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()).layer(enforcing);
+    let mut request = Request::new(());
+    Deadline::after(Duration::from_millis(200)).insert_earliest(request.extensions_mut());
+    let err = client.oneshot(request).await.unwrap_err();
+    assert!(err.is::<Elapsed>(), "{err}");
+
+    let early = service_fn(|_: Request<()>| async { Err::<(), _>(Refused) });
+    let client = PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()).layer(early);
+    let mut request = Request::new(());
+    Deadline::after(Duration::from_millis(200)).insert_earliest(request.extensions_mut());
+    let err = client.oneshot(request).await.unwrap_err();
+    assert!(err.is::<Refused>(), "the callee's own error: {err}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -10,7 +10,10 @@
 //! | `timeout` | [`timeout`] | timeouts with deadlines: 504 problem responses, `grpc-timeout`, propagation |
 //! | `apikey` | [`apikey`] | constant-time API keys, hashed at rest, checksummed, rotatable |
 //!
-//! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`].
+//! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`], or,
+//! when the request is gRPC, a trailers-only response whose `grpc-status` a tonic client reads
+//! (see [`grpc`]). The `tonic` feature makes client-side errors (timeouts) reach tonic callers as
+//! `DEADLINE_EXCEEDED`.
 //!
 //! # Example
 //!
@@ -28,9 +31,9 @@
 //! ```
 
 pub use palisade_core::{
-    Cidr, Classify, ClientIp, Deadline, ForwardedHeader, HttpClassifier, Identity, IdentitySource,
-    InvalidCidr, Outcome, Problem, Rejection, RequireScopesLayer, ResponseBody, TrustedProxies,
-    problem, require_scopes, scope,
+    Cidr, Classify, ClientIp, Deadline, ForwardedHeader, GrpcClassifier, HttpClassifier, Identity,
+    IdentitySource, InvalidCidr, Outcome, Problem, Protocol, Rejection, RequireScopesLayer,
+    ResponseBody, TrustedProxies, grpc, problem, require_scopes, scope,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].

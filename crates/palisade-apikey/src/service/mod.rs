@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use http::{Request, Response};
-use palisade_core::{Identity, Rejection, ResponseBody, ResponseFuture};
+use palisade_core::{Identity, Protocol, Rejection, ResponseBody, ResponseFuture};
 use tower_service::Service;
 
 pub use self::layer::{ApiKeyBuilder, ApiKeyLayer};
@@ -189,7 +189,10 @@ where
                 #[cfg(feature = "metrics")]
                 metrics::counter!("palisade_apikey_requests_total", "outcome" => reason.label())
                     .increment(1);
-                ResponseFuture::rejected(self.shared.rejections[reason as usize].clone())
+                ResponseFuture::rejected(
+                    self.shared.rejections[reason as usize].clone(),
+                    Protocol::of(request.headers()),
+                )
             }
         }
     }

@@ -3,7 +3,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::{BoxError, Elapsed};
 
@@ -21,7 +21,14 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<F> {
         Unbounded { #[pin] response: F },
-        Bounded { #[pin] response: F, #[pin] sleep: Sleep },
+        Bounded {
+            #[pin]
+            response: F,
+            #[pin]
+            sleep: Sleep,
+            // When the budget written into the outbound header runs out.
+            handed_down: Instant,
+        },
         Expired,
     }
 }
@@ -33,9 +40,13 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(super) fn bounded(response: F, sleep: Sleep) -> Self {
+    pub(super) fn bounded(response: F, sleep: Sleep, handed_down: Instant) -> Self {
         Self {
-            kind: Kind::Bounded { response, sleep },
+            kind: Kind::Bounded {
+                response,
+                sleep,
+                handed_down,
+            },
         }
     }
 
@@ -56,9 +67,20 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Unbounded { response } => response.poll(cx).map_err(Into::into),
-            KindProj::Bounded { response, sleep } => {
+            KindProj::Bounded {
+                response,
+                sleep,
+                handed_down,
+            } => {
                 if let Poll::Ready(result) = response.poll(cx) {
-                    return Poll::Ready(result.map_err(Into::into));
+                    return Poll::Ready(result.map_err(|err| {
+                        if Instant::now() >= *handed_down {
+                            tracing::debug!("the call failed once its deadline had passed");
+                            Elapsed::new().into()
+                        } else {
+                            err.into()
+                        }
+                    }));
                 }
                 ready!(sleep.poll(cx));
                 Poll::Ready(Err(Elapsed::new().into()))

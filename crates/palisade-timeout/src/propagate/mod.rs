@@ -1,9 +1,16 @@
 //! Outbound deadline propagation: tell the next service how much time is left.
 //!
-//! [`PropagateDeadline`] wraps an HTTP client. For a request that carries a [`Deadline`] (set by
-//! [`HttpTimeout`](crate::HttpTimeout) on the inbound request and copied onto the outbound one,
-//! or set by hand), it writes the time left into the configured header, replacing any value
-//! already there, and fails the call with [`Elapsed`](crate::Elapsed) when the deadline passes.
+//! [`PropagateDeadline`] wraps an HTTP or gRPC client. For a request that carries a [`Deadline`]
+//! (set by [`HttpTimeout`](crate::HttpTimeout) on the inbound request and copied onto the
+//! outbound one, or set by hand), it writes the time left into the configured header, unless
+//! the header already holds a shorter budget (which is kept: the earliest deadline wins), and
+//! fails the call with [`Elapsed`](crate::Elapsed) when the earlier of the two passes.
+//!
+//! The callee (and a client stack below this layer that enforces the header itself, as tonic's
+//! `Channel` does with `grpc-timeout`, answering `CANCELLED`) may give up when the budget it was
+//! handed runs out, a moment before this layer's own timer fires. An error that arrives once
+//! that handed-down budget has run out is therefore reported as `Elapsed` too: the deadline is
+//! what failed the call.
 //! A request whose deadline has already passed is not sent at all. Requests without a deadline
 //! pass through untouched.
 //!
@@ -92,17 +99,28 @@ where
         let Some(deadline) = Deadline::from_extensions(request.extensions()) else {
             return ResponseFuture::unbounded(self.inner.call(request));
         };
-        let remaining = deadline.remaining_from(Instant::now());
+        let now = Instant::now();
+        let remaining = deadline.remaining_from(now);
         if remaining.is_zero() {
             tracing::debug!("deadline passed before the request was sent");
             return ResponseFuture::expired();
         }
-        request
-            .headers_mut()
-            .insert(self.header.name().clone(), self.header.encode(remaining));
+        // A shorter budget the caller already wrote (tonic's `Request::set_timeout` writes
+        // `grpc-timeout`) is kept and enforced: the earliest deadline wins.
+        let (budget, handed_down) = match self.header.read(request.headers()) {
+            Ok(Some(asked)) if asked < remaining => (asked, asked),
+            _ => {
+                let (value, rounded) = self.header.encode_rounded(remaining);
+                request
+                    .headers_mut()
+                    .insert(self.header.name().clone(), value);
+                (remaining, rounded)
+            }
+        };
         ResponseFuture::bounded(
             self.inner.call(request),
-            tokio::time::sleep_until(deadline.instant()),
+            tokio::time::sleep_until(now + budget),
+            now + handed_down,
         )
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
-use palisade_core::{Rejection, ResponseBody};
+use palisade_core::{Protocol, Rejection, ResponseBody};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
@@ -27,28 +27,37 @@ pin_project! {
             #[pin]
             sleep: Sleep,
             config: Arc<Config>,
+            protocol: Protocol,
         },
         Answered {
             rejection: Option<Rejection>,
+            protocol: Protocol,
         },
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn running(response: F, sleep: Sleep, config: Arc<Config>) -> Self {
+    pub(super) fn running(
+        response: F,
+        sleep: Sleep,
+        config: Arc<Config>,
+        protocol: Protocol,
+    ) -> Self {
         Self {
             kind: Kind::Running {
                 response,
                 sleep,
                 config,
+                protocol,
             },
         }
     }
 
-    pub(super) fn answered(rejection: Rejection) -> Self {
+    pub(super) fn answered(rejection: Rejection, protocol: Protocol) -> Self {
         Self {
             kind: Kind::Answered {
                 rejection: Some(rejection),
+                protocol,
             },
         }
     }
@@ -72,18 +81,22 @@ where
                 response,
                 sleep,
                 config,
+                protocol,
             } => {
                 if let Poll::Ready(result) = response.poll(cx) {
                     return Poll::Ready(result.map(|r| r.map(ResponseBody::inner)));
                 }
                 ready!(sleep.poll(cx));
                 record_elapsed(config);
-                Poll::Ready(Ok(config.elapsed.to_response()))
+                Poll::Ready(Ok(config.elapsed.to_response_for(*protocol)))
             }
-            KindProj::Answered { rejection } => Poll::Ready(Ok(rejection
+            KindProj::Answered {
+                rejection,
+                protocol,
+            } => Poll::Ready(Ok(rejection
                 .take()
                 .expect("ResponseFuture polled after completion")
-                .to_response())),
+                .to_response_for(*protocol))),
         }
     }
 }

@@ -123,6 +123,14 @@ impl HttpTimeoutBuilder {
     /// it, the layer's timeout. A `cap` equal to the timeout lets callers only shorten it; a
     /// larger cap lets them ask for more time, as gRPC clients do. A malformed or repeated
     /// header is answered `400 Bad Request`.
+    ///
+    /// A caller's budget (one under the cap) is answered [`INBOUND_DEADLINE_MARGIN`] early. The
+    /// budget was counted from before the request reached this layer, and timers started
+    /// earlier for the same budget (the caller's own, and tonic's server, which enforces
+    /// `grpc-timeout` outside every layer and answers `CANCELLED`) would otherwise fire in the
+    /// same millisecond as this one and win the race with a vaguer answer.
+    ///
+    /// [`INBOUND_DEADLINE_MARGIN`]: crate::INBOUND_DEADLINE_MARGIN
     pub fn inbound_deadline(mut self, header: DeadlineHeader, cap: Duration) -> Self {
         self.inbound = Some((header, cap));
         self

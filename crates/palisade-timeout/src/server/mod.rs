@@ -48,7 +48,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use palisade_core::{Deadline, ResponseBody};
+use palisade_core::{Deadline, Protocol, ResponseBody};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -99,13 +99,21 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let now = Instant::now();
+        // Read now: the request is gone by the time the deadline passes.
+        let protocol = Protocol::of(request.headers());
         let budget = match &self.config.inbound {
             Some(inbound) => match inbound.header.read(request.headers()) {
-                Ok(Some(asked)) => asked.min(inbound.cap),
+                Ok(Some(asked)) if asked < inbound.cap => {
+                    asked.saturating_sub(crate::INBOUND_DEADLINE_MARGIN)
+                }
+                Ok(Some(_)) => inbound.cap,
                 Ok(None) => self.config.timeout,
                 Err(_) => {
                     tracing::debug!("rejected a malformed deadline header");
-                    return ResponseFuture::answered(self.config.invalid_deadline.clone());
+                    return ResponseFuture::answered(
+                        self.config.invalid_deadline.clone(),
+                        protocol,
+                    );
                 }
             },
             None => self.config.timeout,
@@ -114,13 +122,14 @@ where
         if deadline.has_passed_at(now) {
             // No time left: answer now, without calling the inner service.
             future::record_elapsed(&self.config);
-            return ResponseFuture::answered(self.config.elapsed.clone());
+            return ResponseFuture::answered(self.config.elapsed.clone(), protocol);
         }
         let response = self.inner.call(request);
         ResponseFuture::running(
             response,
             tokio::time::sleep_until(deadline.instant()),
             self.config.clone(),
+            protocol,
         )
     }
 }
