@@ -61,6 +61,28 @@ where
     }
 }
 
+/// The default for any service: an error is a failure, any response a success.
+///
+/// ```
+/// use palisade_core::{Classify, ErrorClassifier, Outcome};
+///
+/// assert_eq!(ErrorClassifier.classify(Ok::<_, &std::io::Error>(&"ok")), Outcome::Success);
+/// let err = std::io::Error::other("refused");
+/// assert_eq!(ErrorClassifier.classify(Err::<&&str, _>(&err)), Outcome::Failure);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorClassifier;
+
+impl<Res, E> Classify<Res, E> for ErrorClassifier {
+    fn classify(&self, result: Result<&Res, &E>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
 /// The HTTP default: a 5xx response or any error (transport, timeout) is a failure; every other
 /// response, 4xx included, is a success, because a client error says nothing about the callee's
 /// health.

@@ -13,6 +13,7 @@
 //! - [`Classify`] and [`Outcome`]: one way to judge a response or an error, shared by the circuit
 //!   breaker, retries and metrics, with [`HttpClassifier`] and [`GrpcClassifier`] defaults.
 //! - [`Deadline`]: the absolute instant by which a request must be answered.
+//! - [`jitter`]: a seedable generator for jittered delays (backoff, breaker open times).
 //! - [`require_scopes`]: a per-route scope requirement on the [`Identity`], answering `403`.
 //! - [`Rejection`] and [`ResponseFuture`]: the plumbing of a layer that answers on its own,
 //!   in problem+json for HTTP callers and as a trailers-only response for gRPC callers
@@ -44,6 +45,7 @@ mod client_ip;
 mod deadline;
 pub mod grpc;
 mod identity;
+pub mod jitter;
 pub mod problem;
 mod rejection;
 pub mod scope;
@@ -52,7 +54,7 @@ pub mod serde_duration;
 
 pub use body::ResponseBody;
 pub use build_error::BuildError;
-pub use classify::{Classify, GrpcClassifier, HttpClassifier, Outcome};
+pub use classify::{Classify, ErrorClassifier, GrpcClassifier, HttpClassifier, Outcome};
 pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr, TrustedProxies};
 pub use deadline::Deadline;
 pub use grpc::Protocol;

@@ -56,6 +56,11 @@ pub mod types {
     ///
     /// The response's `WWW-Authenticate` header names the scheme to use.
     pub const UNAUTHENTICATED: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.UNAUTHENTICATED.html";
+    /// The service is not taking requests for a while (`503`): a circuit breaker is open
+    /// because what the route depends on keeps failing, or load is being shed.
+    ///
+    /// Retry after the time the response's `Retry-After` header gives.
+    pub const UNAVAILABLE: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.UNAVAILABLE.html";
     /// The caller is known but lacks a scope the route requires (`403`).
     ///
     /// The `required_scopes` extension member lists what the route needs.

@@ -128,6 +128,26 @@ impl Rejection {
         }
         response
     }
+
+    /// [`to_response_for`](Self::to_response_for), telling the caller when to try again:
+    /// `Retry-After` in whole seconds (rounded up, so the caller never comes back early) and,
+    /// for gRPC, `grpc-retry-pushback-ms`. For rejections whose wait changes per request, such
+    /// as an open circuit breaker or a rate limit.
+    pub fn to_response_retry_after<B>(
+        &self,
+        protocol: Protocol,
+        wait: std::time::Duration,
+    ) -> Response<ResponseBody<B>> {
+        let mut response = self.to_response_for(protocol);
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        if protocol == Protocol::Grpc {
+            let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            headers.insert(GRPC_RETRY_PUSHBACK_MS.clone(), HeaderValue::from(millis));
+        }
+        response
+    }
 }
 
 pin_project! {
@@ -238,6 +258,22 @@ mod tests {
         assert_eq!(aborted.grpc_status(), GrpcCode::Aborted);
         let reply: Reply = aborted.to_response_for(Protocol::Grpc);
         assert_eq!(reply.headers()[&GRPC_STATUS], "10");
+    }
+
+    #[test]
+    fn a_wait_known_per_request_becomes_retry_after_and_pushback() {
+        let rejection = Rejection::new(&Problem::new(StatusCode::SERVICE_UNAVAILABLE));
+        let wait = std::time::Duration::from_millis(1500);
+        let http: Reply = rejection.to_response_retry_after(Protocol::Http, wait);
+        assert_eq!(http.headers()[RETRY_AFTER], "2", "rounded up");
+        assert!(!http.headers().contains_key(&GRPC_RETRY_PUSHBACK_MS));
+        let grpc: Reply = rejection.to_response_retry_after(Protocol::Grpc, wait);
+        assert_eq!(grpc.headers()[RETRY_AFTER], "2");
+        assert_eq!(grpc.headers()[&GRPC_RETRY_PUSHBACK_MS], "1500");
+        let exact: Reply =
+            rejection.to_response_retry_after(Protocol::Http, std::time::Duration::from_secs(3));
+        assert_eq!(exact.headers()[RETRY_AFTER], "3");
+        assert_eq!(exact.headers().get_all(RETRY_AFTER).iter().count(), 1);
     }
 
     #[tokio::test]

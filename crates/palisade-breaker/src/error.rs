@@ -1,0 +1,89 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::BreakerState;
+
+/// The error of a call a breaker refused: it is open (or half-open with every probe place
+/// taken), so the call was not made.
+///
+/// [`BreakerService`](crate::BreakerService) returns it as a [`BoxError`](crate::BoxError);
+/// tell it from the inner service's errors with `err.is::<BreakerOpen>()` or
+/// `err.downcast_ref::<BreakerOpen>()`. With the `tonic` feature, a tonic client whose channel
+/// is wrapped in the breaker reports it as `UNAVAILABLE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakerOpen {
+    breaker: Arc<str>,
+    state: BreakerState,
+    remaining: Option<Duration>,
+}
+
+impl BreakerOpen {
+    pub(crate) fn new(breaker: Arc<str>, state: BreakerState, remaining: Option<Duration>) -> Self {
+        Self {
+            breaker,
+            state,
+            remaining,
+        }
+    }
+
+    /// The breaker's name.
+    pub fn breaker(&self) -> &str {
+        &self.breaker
+    }
+
+    /// The state that refused the call: open, half-open (probes busy) or forced open.
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// How long the breaker stays open; `None` when that is not known (half-open with its
+    /// probes busy, or forced open).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.remaining
+    }
+}
+
+impl fmt::Display for BreakerOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker `{}` is {}", self.breaker, self.state)?;
+        if let Some(remaining) = self.remaining {
+            write!(f, " for another {} ms", remaining.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "tonic"))]
+impl std::error::Error for BreakerOpen {}
+
+#[cfg(feature = "tonic")]
+static UNAVAILABLE: std::sync::LazyLock<tonic::Status> =
+    std::sync::LazyLock::new(|| tonic::Status::unavailable("circuit breaker open"));
+
+#[cfg(feature = "tonic")]
+impl std::error::Error for BreakerOpen {
+    /// A `tonic::Status` (`UNAVAILABLE`), which tonic finds in an error's source chain.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*UNAVAILABLE)
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl From<BreakerOpen> for tonic::Status {
+    fn from(open: BreakerOpen) -> Self {
+        let mut status = tonic::Status::unavailable(open.to_string());
+        if let Some(remaining) = open.remaining {
+            if let Ok(value) = u64::try_from(remaining.as_millis())
+                .unwrap_or(u64::MAX)
+                .to_string()
+                .parse()
+            {
+                status
+                    .metadata_mut()
+                    .insert("grpc-retry-pushback-ms", value);
+            }
+        }
+        status
+    }
+}
