@@ -36,6 +36,28 @@ where
     }
 }
 
+/// One `poll_ready`, `call` and poll of a response that fails at once: the rejection path of
+/// a layer (an open breaker, say), polled by hand like [`call_ready`].
+///
+/// # Panics
+///
+/// If the service is not ready at once, or the call does not fail at once.
+pub fn call_rejected<S, R>(service: &mut S, request: R)
+where
+    S: Service<R>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    let mut response = pin!(service.call(request));
+    match response.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(err)) => {
+            black_box(err);
+        }
+        Poll::Ready(Ok(_)) => panic!("the call went through"),
+        Poll::Pending => panic!("a rejection answers at once"),
+    }
+}
+
 /// The inner service of every group: answers `Res::default()` at once, whatever the request.
 pub fn always_ready<Req, Res: Default>() -> impl Service<
     Req,

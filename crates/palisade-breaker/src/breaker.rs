@@ -9,7 +9,7 @@ use palisade_core::Outcome;
 use tokio::time::Instant;
 
 use crate::config::{BreakerBuilder, Hook};
-use crate::core::{Core, Permit, Rejected, Transition};
+use crate::core::{Core, Permit, Transition};
 use crate::{BreakerOpen, BreakerState};
 
 /// A circuit breaker: shared state, and the handle to read and steer it.
@@ -208,20 +208,9 @@ impl Breaker {
             Err(rejected) => {
                 #[cfg(feature = "metrics")]
                 self.shared.metrics.rejected.increment(1);
-                Err(self.open_error(rejected))
+                Err(BreakerOpen::from(rejected))
             }
         }
-    }
-
-    pub(crate) fn open_error(&self, rejected: Rejected) -> BreakerOpen {
-        let (state, remaining) = match rejected {
-            Rejected::Open { remaining } => {
-                (BreakerState::Open, Some(Duration::from_nanos(remaining)))
-            }
-            Rejected::HalfOpenFull => (BreakerState::HalfOpen, None),
-            Rejected::Forced => (BreakerState::ForcedOpen, None),
-        };
-        BreakerOpen::new(self.shared.name.clone(), state, remaining)
     }
 
     /// Nanoseconds since the breaker was built, on tokio's clock (so paused-time tests drive

@@ -1,8 +1,8 @@
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::BreakerState;
+use crate::core::Rejected;
 
 /// The error of a call a breaker refused: it is open (or half-open with every probe place
 /// taken), so the call was not made.
@@ -11,27 +11,29 @@ use crate::BreakerState;
 /// tell it from the inner service's errors with `err.is::<BreakerOpen>()` or
 /// `err.downcast_ref::<BreakerOpen>()`. With the `tonic` feature, a tonic client whose channel
 /// is wrapped in the breaker reports it as `UNAVAILABLE`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It does not carry the breaker's name, which would cost every rejection a reference count:
+/// the layer's `debug` event names the breaker, and the caller knows which upstream it called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerOpen {
-    breaker: Arc<str>,
     state: BreakerState,
     remaining: Option<Duration>,
 }
 
+impl From<Rejected> for BreakerOpen {
+    fn from(rejected: Rejected) -> Self {
+        let (state, remaining) = match rejected {
+            Rejected::Open { remaining } => {
+                (BreakerState::Open, Some(Duration::from_nanos(remaining)))
+            }
+            Rejected::HalfOpenFull => (BreakerState::HalfOpen, None),
+            Rejected::Forced => (BreakerState::ForcedOpen, None),
+        };
+        Self { state, remaining }
+    }
+}
+
 impl BreakerOpen {
-    pub(crate) fn new(breaker: Arc<str>, state: BreakerState, remaining: Option<Duration>) -> Self {
-        Self {
-            breaker,
-            state,
-            remaining,
-        }
-    }
-
-    /// The breaker's name.
-    pub fn breaker(&self) -> &str {
-        &self.breaker
-    }
-
     /// The state that refused the call: open, half-open (probes busy) or forced open.
     pub fn state(&self) -> BreakerState {
         self.state
@@ -46,7 +48,7 @@ impl BreakerOpen {
 
 impl fmt::Display for BreakerOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {}", self.breaker, self.state)?;
+        write!(f, "circuit breaker {}", self.state)?;
         if let Some(remaining) = self.remaining {
             write!(f, " for another {} ms", remaining.as_millis())?;
         }

@@ -433,7 +433,7 @@ pub fn fuzz_steps(data: &[u8]) {
     check(&builder, &steps);
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use proptest::prelude::*;
 

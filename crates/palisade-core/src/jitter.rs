@@ -132,7 +132,7 @@ mod tests {
             proptest::prop_assert!((0.0..1.0).contains(&unit));
             let value = Duration::from_millis(ms);
             let jittered = rng.jitter(value, fraction);
-            proptest::prop_assert!(jittered >= value.mul_f64(1.0 - fraction) - Duration::from_nanos(1));
+            proptest::prop_assert!(jittered >= value.mul_f64(1.0 - fraction).saturating_sub(Duration::from_nanos(1)));
             proptest::prop_assert!(jittered <= value.mul_f64(1.0 + fraction) + Duration::from_nanos(1));
         }
     }

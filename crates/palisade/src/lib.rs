@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `timeout` | [`timeout`] | timeouts with deadlines: 504 problem responses, `grpc-timeout`, propagation |
 //! | `apikey` | [`apikey`] | constant-time API keys, hashed at rest, checksummed, rotatable |
+//! | `breaker` | [`breaker`] | circuit breaking: count/time windows, slow calls, bounded half-open, keyed |
 //!
 //! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`], or,
 //! when the request is gRPC, a trailers-only response whose `grpc-status` a tonic client reads
@@ -46,6 +47,12 @@ pub mod timeout {
 #[cfg(feature = "apikey")]
 pub mod apikey {
     pub use palisade_apikey::*;
+}
+
+/// Circuit breaking (feature `breaker`): see [`palisade_breaker`].
+#[cfg(feature = "breaker")]
+pub mod breaker {
+    pub use palisade_breaker::*;
 }
 
 mod builder;

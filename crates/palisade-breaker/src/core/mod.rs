@@ -9,6 +9,9 @@
 
 pub(crate) mod window;
 
+#[cfg(all(test, palisade_loom))]
+mod loom_tests;
+
 use std::time::Duration;
 
 use palisade_core::Outcome;
@@ -554,9 +557,12 @@ impl Core {
             }
             BreakerState::HalfOpen => {
                 self.half_open_since.store(now, Ordering::Release);
-                self.probes.store(pack_probe(next, 0, 0), Ordering::Release);
+                // Read-modify-writes, not stores: a probe of the old generation may be giving
+                // its place back (a compare-exchange on the same word) at this very moment,
+                // and the fresh word must come after it in the word's history.
+                self.probes.swap(pack_probe(next, 0, 0), Ordering::AcqRel);
                 self.probe_results
-                    .store(pack_probe(next, 0, 0), Ordering::Release);
+                    .swap(pack_probe(next, 0, 0), Ordering::AcqRel);
             }
             BreakerState::Closed => {
                 self.window.reset();
