@@ -55,6 +55,24 @@ expect 200 "http://$addr/healthz"
 expect 401 "http://$addr/v1/hello"
 expect 200 -H "x-api-key: $key" "http://$addr/v1/hello"
 expect 200 -H "x-api-key: $key" -H 'content-type: application/json' -d '{"a":1}' "http://$addr/v1/echo"
+expect 200 "http://$addr/readyz"
+expect 200 -H "x-api-key: $key" "http://$addr/v1/upstream"
+curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/upstream" | grep -q '"work":"done"' \
+  || fail "/v1/upstream did not pass the upstream's answer on"
+# The demo header makes the upstream fail (502): once half of the last calls failed (at least
+# 5 calls), the breaker opens and calls fail fast (503) without reaching the upstream.
+failures=0
+status=""
+for _ in $(seq 1 10); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "x-api-key: $key" -H 'x-demo-error-rate: 1' "http://$addr/v1/upstream")
+  [ "$status" = "503" ] && break
+  [ "$status" = "502" ] || fail "a failing upstream answered $status, wanted 502 or 503"
+  failures=$((failures + 1))
+done
+[ "$status" = "503" ] && [ "$failures" -ge 1 ] || fail "the breaker did not open ($failures failures, last $status)"
+expect 503 -H "x-api-key: $key" "http://$addr/v1/upstream"
+curl -s --max-time 10 "http://$addr/readyz" | grep -q '"state":"open"' || fail "/readyz does not report the open breaker"
+echo "ok: the upstream breaker opened and /readyz reports it"
 expect 405 -X POST "http://$addr/healthz"
 curl -s -i --max-time 10 -X POST "http://$addr/healthz" | grep -qi '^content-type: application/problem+json' \
   || fail "the 405 is not a problem"

@@ -45,6 +45,27 @@ async fn run(flags: &Flags) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // The demo's upstream, on its own loopback port, behind the outbound breaker.
+    let mut settings = settings;
+    match gateway::upstream::spawn(settings.upstream).await {
+        Ok(addr) => {
+            tracing::info!(
+                upstream = %addr,
+                error_rate = settings.upstream.error_rate,
+                delay = ?settings.upstream.delay,
+                "demo upstream listening"
+            );
+            settings.config.outbound = Some(gateway::outbound::Outbound {
+                base_url: format!("http://{addr}"),
+                attempt_timeout: settings.upstream_timeout,
+                breaker: gateway::outbound::Outbound::demo_breaker(settings.breaker_wait),
+            });
+        }
+        Err(err) => {
+            eprintln!("error: cannot start the demo upstream: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     let app = match gateway::app(&settings.config) {
         Ok(app) => app,
         Err(err) => {

@@ -404,3 +404,113 @@ async fn json_errors_give_a_position_and_a_bounded_pointer() {
     assert_eq!(syntax.json()["line"], 2);
     assert!(syntax.json().get("pointer").is_none());
 }
+
+/// A gateway whose `/v1/upstream` calls a demo upstream behaving as `behaviour`.
+async fn with_upstream(
+    behaviour: palisade_examples::gateway::upstream::Behaviour,
+    attempt_timeout: Duration,
+) -> (TestServer, palisade::breaker::Breaker) {
+    let addr = palisade_examples::gateway::upstream::spawn(behaviour)
+        .await
+        .unwrap();
+    let breaker =
+        palisade_examples::gateway::outbound::Outbound::demo_breaker(Duration::from_secs(30));
+    let config = Config {
+        outbound: Some(palisade_examples::gateway::outbound::Outbound {
+            base_url: format!("http://{addr}"),
+            attempt_timeout,
+            breaker: breaker.clone(),
+        }),
+        ..Config::default()
+    };
+    (start(config).await, breaker)
+}
+
+#[tokio::test]
+async fn the_upstream_route_passes_answers_on_and_readyz_reports_the_breaker() {
+    let (server, breaker) = with_upstream(
+        palisade_examples::gateway::upstream::Behaviour::default(),
+        Duration::from_secs(1),
+    )
+    .await;
+    let client = Client::new();
+    let reply = client.get(&server.url("/v1/upstream"), &[KEY]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["upstream"]["work"], "done");
+    let ready = client.get(&server.url("/readyz"), &[]).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json()["status"], "ready");
+    assert_eq!(ready.json()["breakers"]["upstream"]["state"], "closed");
+    assert_eq!(breaker.snapshot().calls, 1);
+    assert_eq!(
+        client.get(&server.url("/v1/upstream"), &[]).await.status,
+        StatusCode::UNAUTHORIZED,
+        "behind the API key like every /v1 route"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_upstream_trips_the_breaker_and_calls_fail_fast() {
+    let (server, breaker) = with_upstream(
+        palisade_examples::gateway::upstream::Behaviour {
+            error_rate: 1.0,
+            delay: Duration::ZERO,
+        },
+        Duration::from_secs(1),
+    )
+    .await;
+    let client = Client::new();
+    for _ in 0..5 {
+        let reply = client.get(&server.url("/v1/upstream"), &[KEY]).await;
+        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
+    }
+    assert_eq!(breaker.state(), palisade::breaker::BreakerState::Open);
+    let reply = client.get(&server.url("/v1/upstream"), &[KEY]).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let ready = client.get(&server.url("/readyz"), &[]).await;
+    assert_eq!(ready.json()["status"], "degraded");
+    assert_eq!(ready.json()["breakers"]["upstream"]["state"], "open");
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_cut_by_the_attempt_timeout_and_demo_headers_steer_it() {
+    let (server, breaker) = with_upstream(
+        palisade_examples::gateway::upstream::Behaviour::default(),
+        Duration::from_millis(200),
+    )
+    .await;
+    let client = Client::new();
+    let slow = client
+        .get(
+            &server.url("/v1/upstream"),
+            &[KEY, ("x-demo-delay-ms", "3000")],
+        )
+        .await;
+    assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{}", slow.text());
+    let failed = client
+        .get(
+            &server.url("/v1/upstream"),
+            &[KEY, ("x-demo-error-rate", "1")],
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        breaker.snapshot().failures,
+        2,
+        "a timeout and a 503 both count"
+    );
+    // The caller's own short deadline reaches the upstream as grpc-timeout, which cuts it too.
+    let short = client
+        .get(
+            &server.url("/v1/upstream"),
+            &[KEY, ("grpc-timeout", "100m"), ("x-demo-delay-ms", "3000")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::GATEWAY_TIMEOUT);
+}

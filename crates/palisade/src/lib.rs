@@ -32,9 +32,9 @@
 //! ```
 
 pub use palisade_core::{
-    Cidr, Classify, ClientIp, Deadline, ForwardedHeader, GrpcClassifier, HttpClassifier, Identity,
-    IdentitySource, InvalidCidr, Outcome, Problem, Protocol, Rejection, RequireScopesLayer,
-    ResponseBody, TrustedProxies, grpc, problem, require_scopes, scope,
+    Cidr, Classify, ClientIp, Deadline, ErrorClassifier, ForwardedHeader, GrpcClassifier,
+    HttpClassifier, Identity, IdentitySource, InvalidCidr, Outcome, Problem, Protocol, Rejection,
+    RequireScopesLayer, ResponseBody, TrustedProxies, grpc, jitter, problem, require_scopes, scope,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].

@@ -14,7 +14,7 @@ use clap::Parser;
 use palisade::TrustedProxies;
 use palisade::apikey::KeyStore;
 
-use super::{Config, ServerConfig, apikey};
+use super::{Config, ServerConfig, apikey, upstream};
 
 /// The exit status for a configuration error (`EX_CONFIG` of sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -53,6 +53,19 @@ pub struct Flags {
     /// are closed.
     #[arg(long, env = "PALISADE_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// The fraction of the demo upstream's answers that fail (0 to 1).
+    #[arg(long, env = "PALISADE_UPSTREAM_ERROR_RATE", default_value_t = 0.0)]
+    pub upstream_error_rate: f64,
+    /// How long the demo upstream takes to answer.
+    #[arg(long, env = "PALISADE_UPSTREAM_DELAY", default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub upstream_delay: Duration,
+    /// The most one call to the upstream may take.
+    #[arg(long, env = "PALISADE_UPSTREAM_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Duration,
+    /// How long the upstream's circuit breaker stays open after it trips (doubling on repeated
+    /// trips, up to a minute).
+    #[arg(long, env = "PALISADE_BREAKER_WAIT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub breaker_wait: Duration,
 }
 
 /// The gateway's configuration, read from [`Flags`].
@@ -66,6 +79,12 @@ pub struct Settings {
     pub server: ServerConfig,
     /// The key file to reload on SIGHUP, if one was given.
     pub key_file: Option<PathBuf>,
+    /// How the demo upstream behaves.
+    pub upstream: upstream::Behaviour,
+    /// The most one call to the upstream may take.
+    pub upstream_timeout: Duration,
+    /// How long the upstream's breaker stays open.
+    pub breaker_wait: Duration,
 }
 
 /// A configuration that parses but cannot be used; its message names the flag.
@@ -104,6 +123,22 @@ impl Flags {
                 "invalid --header-timeout: it must be more than zero".into(),
             ));
         }
+        if !(0.0..=1.0).contains(&self.upstream_error_rate) {
+            return Err(ConfigError(format!(
+                "invalid --upstream-error-rate: a fraction from 0 to 1, not {}",
+                self.upstream_error_rate
+            )));
+        }
+        if self.upstream_timeout.is_zero() {
+            return Err(ConfigError(
+                "invalid --upstream-timeout: it must be more than zero".into(),
+            ));
+        }
+        if self.breaker_wait.is_zero() || self.breaker_wait > std::time::Duration::from_secs(3600) {
+            return Err(ConfigError(
+                "invalid --breaker-wait: from 1 ms to 1 h".into(),
+            ));
+        }
         let keys: KeyStore = match &self.api_keys {
             Some(path) => apikey::load(path, self.allow_empty_key_file).map_err(|err| {
                 ConfigError(format!("invalid --api-keys {}: {err}", path.display()))
@@ -116,12 +151,19 @@ impl Flags {
                 timeout: self.timeout,
                 trusted_proxies,
                 keys,
+                outbound: None,
             },
             server: ServerConfig {
                 header_timeout: self.header_timeout,
                 shutdown_grace: self.shutdown_grace,
             },
             key_file: self.api_keys.clone(),
+            upstream: upstream::Behaviour {
+                error_rate: self.upstream_error_rate,
+                delay: self.upstream_delay,
+            },
+            upstream_timeout: self.upstream_timeout,
+            breaker_wait: self.breaker_wait,
         })
     }
 }
@@ -173,6 +215,15 @@ mod tests {
             ),
             (&["--timeout", "0s"][..], "invalid --timeout"),
             (&["--header-timeout", "0s"][..], "invalid --header-timeout"),
+            (
+                &["--upstream-error-rate", "1.5"][..],
+                "invalid --upstream-error-rate",
+            ),
+            (
+                &["--upstream-timeout", "0s"][..],
+                "invalid --upstream-timeout",
+            ),
+            (&["--breaker-wait", "0s"][..], "invalid --breaker-wait"),
             (
                 &["--api-keys", "/nonexistent/keys.txt"][..],
                 "invalid --api-keys /nonexistent/keys.txt: cannot read",

@@ -1,7 +1,9 @@
 //! The demo gateway: an axum service behind Palisade's layers.
 //!
-//! Routes: `GET /healthz` (open), and behind an API key `GET /v1/hello`, `POST /v1/echo` (JSON,
-//! scope `echo:write`) and `GET /v1/slow?ms=N`, which shows the timeout layer answering `504`.
+//! Routes: `GET /healthz` and `GET /readyz` (open; `/readyz` reports the breaker), and behind an
+//! API key `GET /v1/hello`, `POST /v1/echo` (JSON, scope `echo:write`), `GET /v1/slow?ms=N`,
+//! which shows the timeout layer answering `504`, and `GET /v1/upstream`, which calls the demo
+//! upstream through a circuit breaker and a per-attempt timeout.
 //! Every error the gateway produces is a problem+json response.
 //!
 //! One module per concern, so each layer's part is found in seconds:
@@ -12,6 +14,8 @@
 //! | [`server`] | the HTTP server: header-read timeout, bounded graceful shutdown |
 //! | [`timeout`] | `palisade-timeout`: the total timeout and the caller's `grpc-timeout` |
 //! | [`apikey`] | `palisade-apikey`: the key store, the embedded demo key, reload on SIGHUP |
+//! | [`outbound`] | the client to the upstream: `palisade-breaker`, per-attempt timeout, deadline propagation |
+//! | [`upstream`] | the demo's in-process upstream, failing and slow on demand |
 //! | [`logging`] | request spans that never hold a query string or a raw path |
 //! | [`problems`] | problem+json for extractor rejections and bare error statuses (405, ...) |
 //! | [`routes`] | the handlers |
@@ -19,10 +23,12 @@
 pub mod apikey;
 pub mod flags;
 pub mod logging;
+pub mod outbound;
 pub mod problems;
 pub mod routes;
 pub mod server;
 pub mod timeout;
+pub mod upstream;
 
 use std::time::Duration;
 
@@ -49,6 +55,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// The API keys `/v1/*` accepts; replace its set to rotate keys live.
     pub keys: KeyStore,
+    /// The upstream `/v1/upstream` calls (none: it answers `503`).
+    pub outbound: Option<outbound::Outbound>,
 }
 
 impl Default for Config {
@@ -57,6 +65,7 @@ impl Default for Config {
             timeout: Duration::from_secs(2),
             trusted_proxies: TrustedProxies::none(),
             keys: apikey::demo_store(),
+            outbound: None,
         }
     }
 }
@@ -79,10 +88,12 @@ pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
             post(routes::echo).route_layer(require_scopes(["echo:write"])),
         )
         .route("/slow", get(routes::slow))
+        .route("/upstream", get(routes::upstream))
         .layer(ApiKeyLayer::new(config.keys.clone()));
     let request_id = HeaderName::from_static("x-request-id");
     Ok(Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
         .nest("/v1", v1)
         .fallback(routes::not_found)
         // Extractors answer 413 past this; `problems` renders it as problem+json.
@@ -91,6 +102,14 @@ pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
         .layer(axum::middleware::from_fn(logging::record_route))
         .with_state(routes::AppState {
             trusted_proxies: config.trusted_proxies.clone(),
+            upstream: config
+                .outbound
+                .as_ref()
+                .map(|outbound| routes::UpstreamState {
+                    client: outbound.client(),
+                    base_url: outbound.base_url.clone(),
+                    breaker: outbound.breaker.clone(),
+                }),
         })
         // Outermost first: request id, secrets kept out of logs, trace span, bare error statuses
         // as problems, then the total timeout, as DESIGN.md's request flow says.
