@@ -59,6 +59,7 @@ async fn run(flags: &Flags) -> ExitCode {
                 base_url: format!("http://{addr}"),
                 attempt_timeout: settings.upstream_timeout,
                 breaker: gateway::outbound::Outbound::demo_breaker(settings.breaker_wait),
+                budget: palisade::retry::RetryBudget::default(),
             });
         }
         Err(err) => {

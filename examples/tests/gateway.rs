@@ -420,6 +420,7 @@ async fn with_upstream(
             base_url: format!("http://{addr}"),
             attempt_timeout,
             breaker: breaker.clone(),
+            budget: palisade::retry::RetryBudget::default(),
         }),
         ..Config::default()
     };
@@ -455,19 +456,31 @@ async fn a_failing_upstream_trips_the_breaker_and_calls_fail_fast() {
         palisade_examples::gateway::upstream::Behaviour {
             error_rate: 1.0,
             delay: Duration::ZERO,
+            fail_first: 0,
         },
         Duration::from_secs(1),
     )
     .await;
     let client = Client::new();
+    // Each request tries up to 3 times; after 5 failed attempts the breaker opens.
+    let mut statuses = Vec::new();
     for _ in 0..5 {
         let reply = client.get(&server.url("/v1/upstream"), &[KEY]).await;
-        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
         assert_eq!(
             reply.header("content-type"),
             Some("application/problem+json")
         );
+        statuses.push(reply.status);
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
     }
+    assert_eq!(statuses[0], StatusCode::BAD_GATEWAY, "{statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
     assert_eq!(breaker.state(), palisade::breaker::BreakerState::Open);
     let reply = client.get(&server.url("/v1/upstream"), &[KEY]).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -476,6 +489,26 @@ async fn a_failing_upstream_trips_the_breaker_and_calls_fail_fast() {
     let ready = client.get(&server.url("/readyz"), &[]).await;
     assert_eq!(ready.json()["status"], "degraded");
     assert_eq!(ready.json()["breakers"]["upstream"]["state"], "open");
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_and_the_caller_never_sees_it() {
+    let (server, breaker) = with_upstream(
+        palisade_examples::gateway::upstream::Behaviour {
+            fail_first: 2,
+            ..palisade_examples::gateway::upstream::Behaviour::default()
+        },
+        Duration::from_secs(1),
+    )
+    .await;
+    let reply = Client::new().get(&server.url("/v1/upstream"), &[KEY]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let snapshot = breaker.snapshot();
+    assert_eq!(
+        (snapshot.calls, snapshot.failures),
+        (3, 2),
+        "two failed attempts, then the answer"
+    );
 }
 
 #[tokio::test]
@@ -493,17 +526,10 @@ async fn a_slow_upstream_is_cut_by_the_attempt_timeout_and_demo_headers_steer_it
         )
         .await;
     assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{}", slow.text());
-    let failed = client
-        .get(
-            &server.url("/v1/upstream"),
-            &[KEY, ("x-demo-error-rate", "1")],
-        )
-        .await;
-    assert_eq!(failed.status, StatusCode::BAD_GATEWAY);
     assert_eq!(
         breaker.snapshot().failures,
-        2,
-        "a timeout and a 503 both count"
+        3,
+        "each of the 3 attempts timed out, and counted against the upstream"
     );
     // The caller's own short deadline reaches the upstream as grpc-timeout, which cuts it too.
     let short = client

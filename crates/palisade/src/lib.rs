@@ -10,6 +10,7 @@
 //! | `timeout` | [`timeout`] | timeouts with deadlines: 504 problem responses, `grpc-timeout`, propagation |
 //! | `apikey` | [`apikey`] | constant-time API keys, hashed at rest, checksummed, rotatable |
 //! | `breaker` | [`breaker`] | circuit breaking: count/time windows, slow calls, bounded half-open, keyed |
+//! | `retry` | [`retry`] | retries: jittered backoff, a shared budget, `Retry-After`, idempotency, body replay |
 //!
 //! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`], or,
 //! when the request is gRPC, a trailers-only response whose `grpc-status` a tonic client reads
@@ -53,6 +54,13 @@ pub mod apikey {
 #[cfg(feature = "breaker")]
 pub mod breaker {
     pub use palisade_breaker::*;
+}
+
+/// Retries with jittered backoff, budgets, `Retry-After` and replayable bodies (feature
+/// `retry`): see [`palisade_retry`].
+#[cfg(feature = "retry")]
+pub mod retry {
+    pub use palisade_retry::*;
 }
 
 mod builder;

@@ -56,6 +56,9 @@ pub struct Flags {
     /// The fraction of the demo upstream's answers that fail (0 to 1).
     #[arg(long, env = "PALISADE_UPSTREAM_ERROR_RATE", default_value_t = 0.0)]
     pub upstream_error_rate: f64,
+    /// The first calls the demo upstream fails whatever the rate (to show a retry).
+    #[arg(long, env = "PALISADE_UPSTREAM_FAIL_FIRST", default_value_t = 0)]
+    pub upstream_fail_first: u32,
     /// How long the demo upstream takes to answer.
     #[arg(long, env = "PALISADE_UPSTREAM_DELAY", default_value = "20ms", value_parser = humantime::parse_duration)]
     pub upstream_delay: Duration,
@@ -161,6 +164,7 @@ impl Flags {
             upstream: upstream::Behaviour {
                 error_rate: self.upstream_error_rate,
                 delay: self.upstream_delay,
+                fail_first: self.upstream_fail_first,
             },
             upstream_timeout: self.upstream_timeout,
             breaker_wait: self.breaker_wait,

@@ -1,10 +1,14 @@
 //! The gateway's outbound client to its upstream, in the order DESIGN.md gives for clients
-//! (outermost first): circuit breaker (`palisade-breaker`) → per-attempt timeout and deadline
-//! propagation (`palisade-timeout`) → the hyper client.
+//! (outermost first): retries (`palisade-retry`) → circuit breaker (`palisade-breaker`) →
+//! per-attempt timeout and deadline propagation (`palisade-timeout`) → the hyper client.
 //!
-//! The breaker judges calls with `HttpClassifier` (5xx and errors fail, 4xx do not), so a
-//! failing upstream trips it and further calls fail fast with `BreakerOpen` until it probes
-//! again; `/readyz` reports its state.
+//! - Retries: jittered exponential backoff, at most 3 attempts, a shared budget (20 % of
+//!   requests plus 10 a second), `Retry-After` honoured, never past the request's deadline (the
+//!   gateway's own timeout, or the caller's shorter `grpc-timeout`). A call the breaker refused
+//!   is not retried: the next attempt would be refused too.
+//! - The breaker judges each attempt with `HttpClassifier` (5xx and errors fail, 4xx do not),
+//!   so a failing upstream trips it and further calls fail fast with `BreakerOpen` until it
+//!   probes again; `/readyz` reports its state.
 
 use std::time::Duration;
 
@@ -14,9 +18,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use palisade::HttpClassifier;
-use palisade::breaker::{Breaker, BreakerLayer, Window};
+use palisade::breaker::{Breaker, BreakerLayer, BreakerOpen, Window};
+use palisade::retry::{Backoff, HttpRetryClassifier, HttpRetryLayer, Jitter, RetryBudget};
 use palisade::timeout::{DeadlineHeader, PropagateDeadlineLayer, TimeoutLayer};
+use palisade::{Classify, HttpClassifier, Outcome};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt as _};
 
@@ -32,6 +37,17 @@ pub struct Outbound {
     pub attempt_timeout: Duration,
     /// The breaker in front of the upstream.
     pub breaker: Breaker,
+    /// The retry budget, shared by every call to the upstream.
+    pub budget: RetryBudget,
+}
+
+/// What the retries retry: `HttpRetryClassifier` (transport errors, timeouts, 502, 503, 504,
+/// 429), except a call the breaker refused.
+fn retry_if(result: Result<&Response<Incoming>, &BoxError>) -> Outcome {
+    match result {
+        Err(err) if err.is::<BreakerOpen>() => Outcome::Success,
+        other => HttpRetryClassifier.classify(other),
+    }
 }
 
 impl Outbound {
@@ -58,10 +74,29 @@ impl Outbound {
             .expect("the demo breaker's settings are valid")
     }
 
+    /// The demo's retry schedule: 50 ms doubling, capped at 1 s, full jitter, 3 attempts.
+    ///
+    /// # Panics
+    ///
+    /// Never: the settings are valid.
+    pub fn demo_backoff() -> Backoff {
+        Backoff::exponential(Duration::from_millis(50))
+            .cap(Duration::from_secs(1))
+            .jitter(Jitter::Full)
+            .max_attempts(3)
+            .build()
+            .expect("the demo backoff is valid")
+    }
+
     /// Builds the client stack.
     pub fn client(&self) -> OutboundClient {
-        let transport = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let transport = Client::builder(TokioExecutor::new()).build_http();
+        let retry = HttpRetryLayer::new(Self::demo_backoff())
+            .budget(self.budget.clone())
+            .retry_after_cap(Duration::from_secs(2))
+            .classify_with(retry_if as fn(Result<&Response<Incoming>, &BoxError>) -> Outcome);
         let stack = ServiceBuilder::new()
+            .layer(retry)
             .layer(BreakerLayer::new(self.breaker.clone()).classify_with(HttpClassifier::default()))
             .layer(TimeoutLayer::new(self.attempt_timeout))
             .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()))

@@ -33,6 +33,8 @@ pub struct Behaviour {
     pub error_rate: f64,
     /// How long each call takes.
     pub delay: Duration,
+    /// The first calls answered `503` whatever the rate (to show a retry succeeding).
+    pub fail_first: u32,
 }
 
 impl Default for Behaviour {
@@ -40,6 +42,7 @@ impl Default for Behaviour {
         Self {
             error_rate: 0.0,
             delay: Duration::from_millis(20),
+            fail_first: 0,
         }
     }
 }
@@ -48,6 +51,7 @@ impl Default for Behaviour {
 struct Upstream {
     behaviour: Behaviour,
     rng: Arc<Mutex<JitterRng>>,
+    calls: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Serves the upstream on a fresh loopback port until the runtime ends; returns its address.
@@ -67,6 +71,7 @@ pub async fn spawn(behaviour: Behaviour) -> std::io::Result<SocketAddr> {
         .with_state(Upstream {
             behaviour,
             rng: Arc::new(Mutex::new(JitterRng::from_entropy())),
+            calls: Arc::default(),
         })
         .layer(timeout);
     tokio::spawn(async move {
@@ -79,7 +84,17 @@ pub async fn spawn(behaviour: Behaviour) -> std::io::Result<SocketAddr> {
 
 async fn work(State(upstream): State<Upstream>, headers: HeaderMap) -> Response {
     let behaviour = overridden(upstream.behaviour, &headers);
+    let call = upstream
+        .calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(behaviour.delay).await;
+    if call < behaviour.fail_first {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the demo upstream failed on purpose",
+        )
+            .into_response();
+    }
     let roll = upstream
         .rng
         .lock()

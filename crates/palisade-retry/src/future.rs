@@ -1,0 +1,254 @@
+//! The retry loop, shared by the generic and the HTTP layers: call, judge, wait, call again.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use palisade_core::{Classify, Deadline, Outcome};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::backoff::{MakeSchedule, NextDelay};
+use crate::config::Shared;
+
+/// How a request is sent again: a copy kept from the first attempt ([`CloneTemplate`] for
+/// the generic layer, [`HttpTemplate`] for HTTP).
+///
+/// [`CloneTemplate`]: crate::CloneTemplate
+/// [`HttpTemplate`]: crate::HttpTemplate
+pub trait Template<Req> {
+    /// A fresh request for the next attempt; `None` when it cannot be made again (its body
+    /// was larger than the replay buffer).
+    fn attempt(&self) -> Option<Req>;
+
+    /// The request's deadline, if it has one.
+    fn deadline(&self) -> Option<Deadline>;
+}
+
+/// What a response says about when to retry: [`RetryAfterHint`](crate::RetryAfterHint) for
+/// HTTP, [`NoHint`] otherwise.
+pub trait Hint<Res> {
+    /// The wait the response asks for, if any.
+    fn retry_after(&self, response: &Res) -> Option<Duration>;
+}
+
+/// No hints: the generic layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHint;
+
+impl<Res> Hint<Res> for NoHint {
+    fn retry_after(&self, _: &Res) -> Option<Duration> {
+        None
+    }
+}
+
+/// Why the loop stopped retrying a call that could have been retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GaveUp {
+    /// The schedule is over: attempts used up, or its waits would pass `max_elapsed`.
+    Schedule,
+    Deadline,
+    Budget,
+    RetryAfterTooLong,
+    NotReplayable,
+}
+
+impl GaveUp {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Deadline => "deadline",
+            Self::Budget => "budget",
+            Self::RetryAfterTooLong => "retry_after",
+            Self::NotReplayable => "body_too_large",
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of the retry layers: the first attempt, and as many retries as the
+    /// schedule, the budget, the deadline and `Retry-After` allow.
+    pub struct ResponseFuture<S, Req, T, C, H, M>
+    where
+        S: Service<Req>,
+        M: MakeSchedule,
+    {
+        #[pin]
+        state: State<S::Future, Req>,
+        service: S,
+        template: Option<T>,
+        classifier: C,
+        hint: H,
+        shared: Option<Shared<M>>,
+        // Boxed: made on the first failure only, so a call that succeeds carries no schedule.
+        schedule: Option<Box<M::Schedule>>,
+        attempts: u32,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, Req> {
+        Calling { #[pin] future: F },
+        // Boxed: only a retry pays for the timer, and the future stays small for every call.
+        Sleeping { sleep: Pin<Box<Sleep>>, next: Option<Req> },
+        Readying { next: Option<Req> },
+    }
+}
+
+impl<S, Req, T, C, H, M> std::fmt::Debug for ResponseFuture<S, Req, T, C, H, M>
+where
+    S: Service<Req>,
+    M: MakeSchedule,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, T, C, H, M> ResponseFuture<S, Req, T, C, H, M>
+where
+    S: Service<Req>,
+    M: MakeSchedule,
+{
+    /// The first attempt is already under way; `template` is `None` for a request that is never
+    /// retried (then nothing else is kept).
+    pub(crate) fn new(
+        future: S::Future,
+        service: S,
+        template: Option<T>,
+        classifier: C,
+        hint: H,
+        shared: Option<Shared<M>>,
+    ) -> Self {
+        Self {
+            state: State::Calling { future },
+            service,
+            template,
+            classifier,
+            hint,
+            shared,
+            schedule: None,
+            attempts: 1,
+        }
+    }
+}
+
+impl<S, Req, T, C, H, M> Future for ResponseFuture<S, Req, T, C, H, M>
+where
+    S: Service<Req>,
+    T: Template<Req>,
+    C: Classify<S::Response, S::Error>,
+    H: Hint<S::Response>,
+    M: MakeSchedule,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    let (Some(template), Some(shared)) =
+                        (this.template.as_ref(), this.shared.as_ref())
+                    else {
+                        return Poll::Ready(result);
+                    };
+                    if this.classifier.classify(result.as_ref()) != Outcome::Failure {
+                        return Poll::Ready(result);
+                    }
+                    let hinted = result.as_ref().ok().and_then(|r| this.hint.retry_after(r));
+                    let schedule = this
+                        .schedule
+                        .get_or_insert_with(|| Box::new(shared.schedule.make_schedule()));
+                    let decision = decide(
+                        shared,
+                        schedule,
+                        *this.attempts,
+                        hinted,
+                        template.deadline(),
+                    );
+                    let delay = match decision {
+                        Ok(delay) => delay,
+                        Err(reason) => {
+                            crate::record_gave_up(reason, *this.attempts);
+                            return Poll::Ready(result);
+                        }
+                    };
+                    let Some(next) = template.attempt() else {
+                        crate::record_gave_up(GaveUp::NotReplayable, *this.attempts);
+                        return Poll::Ready(result);
+                    };
+                    tracing::debug!(
+                        attempt = *this.attempts + 1,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "retrying"
+                    );
+                    crate::record_retry();
+                    // The failed result is dropped here: its connection goes back to the pool.
+                    drop(result);
+                    this.state.set(State::Sleeping {
+                        sleep: Box::pin(tokio::time::sleep(delay)),
+                        next: Some(next),
+                    });
+                }
+                StateProj::Sleeping { sleep, next } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    let next = next.take();
+                    this.state.set(State::Readying { next });
+                }
+                StateProj::Readying { next } => {
+                    if let Err(err) = ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(err));
+                    }
+                    let request = next
+                        .take()
+                        .expect("a retry's request is made before it waits");
+                    *this.attempts += 1;
+                    crate::record_attempt();
+                    let future = this.service.call(request);
+                    this.state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+/// The wait before the next attempt, or why there is none.
+fn decide<M: MakeSchedule>(
+    shared: &Shared<M>,
+    schedule: &mut M::Schedule,
+    attempts: u32,
+    hinted: Option<Duration>,
+    deadline: Option<Deadline>,
+) -> Result<Duration, GaveUp> {
+    if attempts >= shared.max_attempts {
+        return Err(GaveUp::Schedule);
+    }
+    let Some(backoff) = schedule.next_delay() else {
+        return Err(GaveUp::Schedule);
+    };
+    let delay = match hinted {
+        Some(asked) if asked > shared.retry_after_cap => return Err(GaveUp::RetryAfterTooLong),
+        Some(asked) => asked.max(backoff),
+        None => backoff,
+    };
+    if let Some(deadline) = deadline {
+        let now = Instant::now();
+        // No sleep past the deadline, and no attempt that would start with no time left.
+        if deadline.remaining_from(now) <= delay + shared.min_attempt_time {
+            return Err(GaveUp::Deadline);
+        }
+    }
+    if let Some(budget) = &shared.budget {
+        if !budget.withdraw() {
+            return Err(GaveUp::Budget);
+        }
+    }
+    Ok(delay)
+}
