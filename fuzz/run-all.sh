@@ -32,6 +32,12 @@ for i in "${!targets[@]}"; do
   # Work on a scratch copy so the run never adds files to the committed corpus.
   scratch=$(mktemp -d)
   cp -r "corpus/$target/." "$scratch/"
+  # Seeds kept once in ../shared/testdata (see shared-seeds), when that folder is present.
+  while read -r name folder; do
+    if [ "$name" = "$target" ] && [ -d "../../shared/testdata/$folder" ]; then
+      cp "../../shared/testdata/$folder"/* "$scratch/"
+    fi
+  done < <(grep -v '^#' shared-seeds)
   "${fuzz[@]}" run "$target" "$scratch" -- -max_total_time="$seconds" -max_len=4096 -print_final_stats=1
   rm -rf "$scratch"
 done

@@ -61,6 +61,21 @@ pub mod types {
     ///
     /// Retry after the time the response's `Retry-After` header gives.
     pub const UNAVAILABLE: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.UNAVAILABLE.html";
+    /// The request body is not strict JSON (`400`): malformed, a key named twice, a number
+    /// that would lose digits, or beyond a limit.
+    ///
+    /// The `pointer` member is the JSON Pointer of the place, `offset` its byte offset.
+    pub const INVALID_JSON: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.INVALID_JSON.html";
+    /// The request body is well-formed but not what the route accepts (`422`): a field of the
+    /// wrong type, missing or unknown, a broken business rule or schema.
+    ///
+    /// The `pointer` member is the JSON Pointer of the offending field.
+    pub const INVALID_BODY: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.INVALID_BODY.html";
+    /// The request body is larger than the route accepts (`413`).
+    pub const BODY_TOO_LARGE: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.BODY_TOO_LARGE.html";
+    /// The request body is not in a media type the route accepts (`415`); the `accept` member
+    /// says which.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.UNSUPPORTED_MEDIA_TYPE.html";
     /// The caller is known but lacks a scope the route requires (`403`).
     ///
     /// The `required_scopes` extension member lists what the route needs.

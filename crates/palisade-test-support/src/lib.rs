@@ -1,6 +1,7 @@
 //! Test fixtures shared by Palisade's crates (not published).
 //!
-//! - [`TestServer`]: an axum router served over real HTTP on `127.0.0.1:0`.
+//! - [`TestServer`]: an axum router, or any tower service through plain hyper, served over real
+//!   HTTP on `127.0.0.1:0`.
 //! - [`Client`]: a plain hyper client for talking to it, returning [`Reply`]s.
 //! - [`CapturedLogs`]: every `tracing` event of a test, as text, to assert that a secret never
 //!   appears in the logs.
@@ -50,6 +51,53 @@ impl TestServer {
             })
             .await
             .expect("test server");
+        });
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    /// Serves any tower service with plain hyper (HTTP/1.1, no axum) on `127.0.0.1:0`, for
+    /// layers whose users write bare hyper handlers.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound.
+    pub async fn spawn_hyper<S, B>(service: S) -> Self
+    where
+        S: tower_service::Service<Request<hyper::body::Incoming>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                    _ = &mut rx => return,
+                };
+                let service = hyper_util::service::TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         });
         Self {
             addr,

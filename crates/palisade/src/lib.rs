@@ -11,6 +11,7 @@
 //! | `apikey` | [`apikey`] | constant-time API keys, hashed at rest, checksummed, rotatable |
 //! | `breaker` | [`breaker`] | circuit breaking: count/time windows, slow calls, bounded half-open, keyed |
 //! | `retry` | [`retry`] | retries: jittered backoff, a shared budget, `Retry-After`, idempotency, body replay |
+//! | `json` | [`json`] | strict JSON: one-pass RFC 8259 check with limits and no duplicate keys, typed extractor |
 //!
 //! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`], or,
 //! when the request is gRPC, a trailers-only response whose `grpc-status` a tonic client reads
@@ -33,9 +34,10 @@
 //! ```
 
 pub use palisade_core::{
-    Cidr, Classify, ClientIp, Deadline, ErrorClassifier, ForwardedHeader, GrpcClassifier,
-    HttpClassifier, Identity, IdentitySource, InvalidCidr, Outcome, Problem, Protocol, Rejection,
-    RequireScopesLayer, ResponseBody, TrustedProxies, grpc, jitter, problem, require_scopes, scope,
+    BuildError, Cidr, Classify, ClientIp, Deadline, ErrorClassifier, ForwardedHeader,
+    GrpcClassifier, HttpClassifier, Identity, IdentitySource, InvalidCidr, Outcome, Problem,
+    Protocol, Rejection, RequireScopesLayer, ResponseBody, TrustedProxies, grpc, jitter, problem,
+    require_scopes, scope,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].
@@ -54,6 +56,12 @@ pub mod apikey {
 #[cfg(feature = "breaker")]
 pub mod breaker {
     pub use palisade_breaker::*;
+}
+
+/// Strict JSON validation of request bodies (feature `json`): see [`palisade_json`].
+#[cfg(feature = "json")]
+pub mod json {
+    pub use palisade_json::*;
 }
 
 /// Retries with jittered backoff, budgets, `Retry-After` and replayable bodies (feature
