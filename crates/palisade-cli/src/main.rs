@@ -3,9 +3,11 @@
 //! ```text
 //! palisade apikey new --principal billing --scopes orders:read,orders:write
 //! echo -n "$KEY" | palisade apikey hash --principal billing
+//! palisade json check --max-depth 32 request.json
 //! ```
 
 mod apikey;
+mod json;
 
 use std::process::ExitCode;
 
@@ -24,15 +26,21 @@ enum Command {
     /// Generate and hash API keys.
     #[command(subcommand)]
     Apikey(apikey::Command),
+    /// Check JSON documents as strictly as the JSON layer.
+    #[command(subcommand)]
+    Json(json::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Apikey(command) => apikey::run(command),
+        Command::Apikey(command) => apikey::run(command).map(|()| true),
+        Command::Json(command) => json::run(command),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // A check that found something (a rejected document).
+        Ok(false) => ExitCode::from(1),
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::from(2)

@@ -185,3 +185,109 @@ fn hash_reads_all_of_stdin_and_refuses_what_follows_the_key() {
         text(&with_newline.stderr)
     );
 }
+
+/// Writes `files` (name, bytes) into a fresh directory.
+fn json_files(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn json_check_prints_one_line_per_file_and_exits_1_on_a_rejection() {
+    let dir = json_files(&[
+        ("good.json", br#"{"a": [1, 2.5, "x"]}"#),
+        ("dup.json", br#"{"a": {"b": 1, "\u0062": 2}}"#),
+        ("trailing.json", b"{} {}"),
+    ]);
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (good, dup, trailing) = (path("good.json"), path("dup.json"), path("trailing.json"));
+    let out = palisade(&["json", "check", &good, &dup, &trailing], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{good}: ok\n\
+             {dup}: reject: a key appears twice in one object at \"/a/b\" (byte 15)\n\
+             {trailing}: reject: there is data after the JSON value at \"\" (byte 3)\n"
+        )
+    );
+    let out = palisade(&["json", "check", &good], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), format!("{good}: ok\n"));
+}
+
+#[test]
+fn json_check_limits_are_the_layers_unless_given() {
+    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    let dir = json_files(&[("deep.json", deep.as_bytes()), ("big.json", b"[1e400]")]);
+    let deep = dir.path().join("deep.json").display().to_string();
+    let big = dir.path().join("big.json").display().to_string();
+    let out = palisade(&["json", "check", &deep, &big], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(byte 64)"), "{stdout}");
+    assert!(stdout.contains("/0/0/0"), "{stdout}");
+    assert!(stdout.contains(&format!("{big}: reject: ")), "{stdout}");
+
+    let out = palisade(
+        &[
+            "json",
+            "check",
+            "--max-depth",
+            "65",
+            "--allow-lossy-numbers",
+            &deep,
+            &big,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    let out = palisade(&["json", "check", "--max-bytes", "4", &big], None);
+    assert_eq!(
+        text(&out.stdout),
+        format!("{big}: reject: the file is larger than 4 bytes\n")
+    );
+    let out = palisade(&["json", "check", "--max-depth", "0", &big], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("max_depth"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn json_check_reads_stdin_and_reports_unreadable_files() {
+    let out = palisade(&["json", "check", "-"], Some(r#"{"ok": true}"#));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "-: ok\n");
+
+    let out = palisade(&["json", "check", "/nonexistent/palisade.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/palisade.json"));
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn json_check_agrees_with_json_test_suite() {
+    let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/JSONTestSuite/test_parsing");
+    for (name, code) in [
+        ("y_object_simple.json", 0),
+        ("n_structure_unclosed_array.json", 1),
+        ("n_string_unescaped_tab.json", 1),
+    ] {
+        let file = suite.join(name).display().to_string();
+        let out = palisade(&["json", "check", &file], None);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+    }
+}
