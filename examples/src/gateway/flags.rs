@@ -65,6 +65,12 @@ pub struct Flags {
     /// The most one call to the upstream may take.
     #[arg(long, env = "PALISADE_UPSTREAM_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
+    /// The largest request body, in bytes; larger is `413`.
+    #[arg(long, env = "PALISADE_MAX_BODY", default_value_t = super::MAX_BODY_BYTES)]
+    pub max_body: usize,
+    /// The deepest nesting of arrays and objects a JSON body may have; deeper is `400`.
+    #[arg(long, env = "PALISADE_MAX_JSON_DEPTH", default_value_t = super::MAX_JSON_DEPTH)]
+    pub max_json_depth: u32,
     /// How long the upstream's circuit breaker stays open after it trips (doubling on repeated
     /// trips, up to a minute).
     #[arg(long, env = "PALISADE_BREAKER_WAIT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -142,6 +148,14 @@ impl Flags {
                 "invalid --breaker-wait: from 1 ms to 1 h".into(),
             ));
         }
+        if self.max_body == 0 {
+            return Err(ConfigError("invalid --max-body: at least 1 byte".into()));
+        }
+        if !(1..=1024).contains(&self.max_json_depth) {
+            return Err(ConfigError(
+                "invalid --max-json-depth: from 1 to 1024".into(),
+            ));
+        }
         let keys: KeyStore = match &self.api_keys {
             Some(path) => apikey::load(path, self.allow_empty_key_file).map_err(|err| {
                 ConfigError(format!("invalid --api-keys {}: {err}", path.display()))
@@ -155,6 +169,8 @@ impl Flags {
                 trusted_proxies,
                 keys,
                 outbound: None,
+                max_body: self.max_body,
+                max_json_depth: self.max_json_depth,
             },
             server: ServerConfig {
                 header_timeout: self.header_timeout,

@@ -1,7 +1,7 @@
 //! The demo gateway: an axum service behind Palisade's layers.
 //!
 //! Routes: `GET /healthz` and `GET /readyz` (open; `/readyz` reports the breaker), and behind an
-//! API key `GET /v1/hello`, `POST /v1/echo` (JSON, scope `echo:write`), `GET /v1/slow?ms=N`,
+//! API key `GET /v1/hello`, `POST /v1/echo` (strict JSON, scope `echo:write`), `GET /v1/slow?ms=N`,
 //! which shows the timeout layer answering `504`, and `GET /v1/upstream`, which calls the demo
 //! upstream through a circuit breaker and a per-attempt timeout.
 //! Every error the gateway produces is a problem+json response.
@@ -14,14 +14,16 @@
 //! | [`server`] | the HTTP server: header-read timeout, bounded graceful shutdown |
 //! | [`timeout`] | `palisade-timeout`: the total timeout and the caller's `grpc-timeout` |
 //! | [`apikey`] | `palisade-apikey`: the key store, the embedded demo key, reload on SIGHUP |
+//! | [`json`] | `palisade-json`: strict JSON bodies on `/v1`, within size and nesting limits |
 //! | [`outbound`] | the client to the upstream: `palisade-breaker`, per-attempt timeout, deadline propagation |
 //! | [`upstream`] | the demo's in-process upstream, failing and slow on demand |
 //! | [`logging`] | request spans that never hold a query string or a raw path |
-//! | [`problems`] | problem+json for extractor rejections and bare error statuses (405, ...) |
+//! | [`problems`] | problem+json for query rejections and bare error statuses (405, ...) |
 //! | [`routes`] | the handlers |
 
 pub mod apikey;
 pub mod flags;
+pub mod json;
 pub mod logging;
 pub mod outbound;
 pub mod problems;
@@ -43,8 +45,11 @@ use tower_http::ServiceBuilderExt as _;
 pub use apikey::{DEMO_KEY, DEMO_KEYS};
 pub use server::{ServerConfig, serve};
 
-/// The largest request body accepted.
+/// The largest request body accepted by default.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The deepest JSON nesting accepted by default.
+pub const MAX_JSON_DEPTH: u32 = 32;
 
 /// What the gateway's routes and layers need; every field has an embedded default.
 #[derive(Debug, Clone)]
@@ -57,6 +62,10 @@ pub struct Config {
     pub keys: KeyStore,
     /// The upstream `/v1/upstream` calls (none: it answers `503`).
     pub outbound: Option<outbound::Outbound>,
+    /// The largest request body.
+    pub max_body: usize,
+    /// The deepest JSON nesting.
+    pub max_json_depth: u32,
 }
 
 impl Default for Config {
@@ -66,6 +75,8 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::none(),
             keys: apikey::demo_store(),
             outbound: None,
+            max_body: MAX_BODY_BYTES,
+            max_json_depth: MAX_JSON_DEPTH,
         }
     }
 }
@@ -74,10 +85,12 @@ impl Default for Config {
 ///
 /// # Errors
 ///
-/// When the configuration is invalid (a zero timeout).
-pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
+/// When the configuration is invalid (a zero timeout, body size or JSON depth).
+pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
     let timeout = timeout::layer(config.timeout)?;
-    // Every `/v1` route needs an API key; `/v1/echo` also the `echo:write` scope.
+    let json = json::layer(config.max_body, config.max_json_depth)?;
+    // Every `/v1` route needs an API key, then a body that is strict JSON; `/v1/echo` also the
+    // `echo:write` scope.
     let v1 = Router::new()
         .route(
             "/hello",
@@ -89,6 +102,7 @@ pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
         )
         .route("/slow", get(routes::slow))
         .route("/upstream", get(routes::upstream))
+        .layer(json)
         .layer(ApiKeyLayer::new(config.keys.clone()));
     let request_id = HeaderName::from_static("x-request-id");
     Ok(Router::new()
@@ -96,8 +110,8 @@ pub fn app(config: &Config) -> Result<Router, palisade::timeout::BuildError> {
         .route("/readyz", get(routes::readyz))
         .nest("/v1", v1)
         .fallback(routes::not_found)
-        // Extractors answer 413 past this; `problems` renders it as problem+json.
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Other extractors answer 413 past this; `problems` renders it as problem+json.
+        .layer(axum::extract::DefaultBodyLimit::max(config.max_body))
         // Inside the router, so the matched route is known: the span records it.
         .layer(axum::middleware::from_fn(logging::record_route))
         .with_state(routes::AppState {

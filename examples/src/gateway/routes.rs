@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use palisade::breaker::{BreakerOpen, BreakerState};
+use palisade::json::ValidatedJson;
+use palisade::json::garde::Validate;
 use palisade::problem::types;
 use palisade::timeout::Elapsed;
 use palisade::{Deadline, Identity, Problem, TrustedProxies};
@@ -18,7 +20,7 @@ use serde::Deserialize;
 use tower::ServiceExt as _;
 
 use super::outbound::OutboundClient;
-use super::problems::{ProblemJson, ProblemQuery, problem};
+use super::problems::{ProblemQuery, problem};
 use super::upstream::{DELAY_HEADER, ERROR_RATE_HEADER};
 
 /// The largest upstream answer `/v1/upstream` passes on.
@@ -84,9 +86,29 @@ pub async fn hello(
     }))
 }
 
-/// `POST /v1/echo`: answers the JSON body it was sent.
-pub async fn echo(ProblemJson(value): ProblemJson<serde_json::Value>) -> Json<serde_json::Value> {
-    Json(value)
+/// The body of `POST /v1/echo`. Members it does not name are refused (`422`), though it has
+/// no `deny_unknown_fields`: `ValidatedJson` sees to that.
+#[derive(Debug, Deserialize, Validate)]
+pub struct EchoRequest {
+    /// What to echo: 1 to 1,000 characters.
+    #[garde(length(chars, min = 1, max = 1000))]
+    pub message: String,
+    /// Up to 16 tags of 1 to 32 characters each.
+    #[serde(default)]
+    #[garde(length(max = 16), inner(length(chars, min = 1, max = 32)))]
+    pub tags: Vec<String>,
+}
+
+/// `POST /v1/echo`: answers the message and tags it was sent, and who sent them.
+pub async fn echo(
+    Extension(identity): Extension<Identity>,
+    ValidatedJson(request): ValidatedJson<EchoRequest>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "message": request.message,
+        "tags": request.tags,
+        "principal": identity.subject(),
+    }))
 }
 
 /// The query of `/v1/slow`.
