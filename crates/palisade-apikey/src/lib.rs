@@ -15,8 +15,11 @@
 //!   blocking a request in flight.
 //! - **Rejections are explicit.** No key, several keys, a malformed header, an oversized,
 //!   malformed, unknown, disabled or expired key: each is a `401` with `WWW-Authenticate` and
-//!   its own problem+json body, which never echoes the key. A route that needs scopes answers
-//!   `403` through [`require_scopes`].
+//!   its own problem+json body, which never echoes the key. A disabled or expired key gets the
+//!   same answer as an unknown one, so a leaked, revoked key does not learn it was once valid
+//!   (the precise reason goes to logs and metrics;
+//!   [`ApiKeyBuilder::reveal_refusals`] tells the caller instead). A route that needs scopes
+//!   answers `403` through [`require_scopes`].
 //!
 //! On success the request carries an [`Identity`](palisade_core::Identity) (principal, scopes,
 //! key id, source [`IdentitySource::ApiKey`](palisade_core::IdentitySource::ApiKey)) in its

@@ -139,16 +139,17 @@ async fn every_outcome_has_its_status_and_problem() {
             "Invalid API key",
             &keys.unknown,
         ),
+        // A revoked key learns nothing more than an unknown one (see below for the opt-in).
         (
             "disabled",
             vec![("x-api-key", keys.disabled.clone())],
-            "API key disabled",
+            "Invalid API key",
             &keys.disabled,
         ),
         (
             "expired",
             vec![("authorization", bearer(&keys.expired))],
-            "API key expired",
+            "Invalid API key",
             &keys.expired,
         ),
         (
@@ -220,6 +221,48 @@ async fn every_outcome_has_its_status_and_problem() {
         missing.header("www-authenticate"),
         Some("Bearer realm=\"api\"")
     );
+}
+
+#[tokio::test]
+async fn revoked_keys_look_unknown_unless_the_layer_reveals_why() {
+    let (keys, set) = keys();
+    let store = KeyStore::new(set);
+    let hidden = TestServer::spawn(app(store.clone())).await;
+    let revealing = TestServer::spawn(
+        Router::new()
+            .route("/orders", get(|| async { "ok" }))
+            .layer(
+                ApiKeyLayer::builder(store)
+                    .reveal_refusals(true)
+                    .build()
+                    .unwrap(),
+            ),
+    )
+    .await;
+    let client = Client::new();
+    let unknown = client
+        .get(&hidden.url("/orders"), &[("x-api-key", &keys.unknown)])
+        .await;
+    for key in [&keys.disabled, &keys.expired] {
+        let reply = client
+            .get(&hidden.url("/orders"), &[("x-api-key", key)])
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.body, unknown.body, "same body as an unknown key");
+        assert_eq!(
+            reply.header("www-authenticate"),
+            unknown.header("www-authenticate")
+        );
+    }
+    for (key, title) in [
+        (&keys.disabled, "API key disabled"),
+        (&keys.expired, "API key expired"),
+    ] {
+        let reply = client
+            .get(&revealing.url("/orders"), &[("x-api-key", key)])
+            .await;
+        assert_problem(&reply, StatusCode::UNAUTHORIZED, title, Some(key), title);
+    }
 }
 
 #[tokio::test]

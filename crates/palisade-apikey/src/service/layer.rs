@@ -43,6 +43,7 @@ impl ApiKeyLayer {
             format: KeyFormat::default(),
             legacy: false,
             realm: "api".to_owned(),
+            reveal_refusals: false,
         }
     }
 
@@ -72,6 +73,7 @@ pub struct ApiKeyBuilder {
     format: KeyFormat,
     legacy: bool,
     realm: String,
+    reveal_refusals: bool,
 }
 
 impl ApiKeyBuilder {
@@ -91,6 +93,17 @@ impl ApiKeyBuilder {
     /// looked up by digest like any other key; only the early checksum rejection is lost.
     pub fn accept_legacy_keys(mut self, accept: bool) -> Self {
         self.legacy = accept;
+        self
+    }
+
+    /// Whether a disabled or expired key is told so in the response (default: no).
+    ///
+    /// By default a disabled or expired key gets the same `401` as a key that never existed, so
+    /// whoever holds a leaked, revoked key cannot learn it was once valid; the precise reason
+    /// still reaches the logs (`debug`) and the `palisade_apikey_rejected_total` metric. Turn
+    /// this on for internal services whose callers are better helped by "expired".
+    pub fn reveal_refusals(mut self, reveal: bool) -> Self {
+        self.reveal_refusals = reveal;
         self
     }
 
@@ -179,6 +192,9 @@ impl ApiKeyBuilder {
                     .to_owned(),
             ),
             Reason::Unknown => ("Invalid API key", "the API key is not recognised".to_owned()),
+            Reason::Disabled | Reason::Expired if !self.reveal_refusals => {
+                ("Invalid API key", "the API key is not recognised".to_owned())
+            }
             Reason::Disabled => ("API key disabled", "the API key has been disabled".to_owned()),
             Reason::Expired => ("API key expired", "the API key has expired".to_owned()),
         };
