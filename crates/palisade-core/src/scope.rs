@@ -3,7 +3,8 @@
 //! [`require_scopes`] builds a layer that lets a request through only when an authentication
 //! layer (API key or JWT) put an [`Identity`] holding every listed scope into its extensions.
 //! Without an identity the answer is `401`; with one that lacks a scope, `403` with the required
-//! scopes in the `required_scopes` member of the problem body.
+//! scopes in the `required_scopes` member of the problem body and, as RFC 6750 asks of bearer
+//! tokens, `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`.
 //!
 //! ```
 //! use http::{Request, Response, StatusCode};
@@ -44,13 +45,23 @@ where
 {
     let scopes: Box<[Box<str>]> = scopes.into_iter().map(Into::into).collect();
     let listed: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
+    // RFC 6750, section 3.1: the scope the route needs, for clients that can ask for it.
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+        listed.join(" ")
+    );
+    let challenge = HeaderValue::try_from(challenge).unwrap_or(HeaderValue::from_static(
+        "Bearer error=\"insufficient_scope\"",
+    ));
     let forbidden = Rejection::new(
         &Problem::new(StatusCode::FORBIDDEN)
             .with_type(types::FORBIDDEN)
             .with_title("Missing scope")
             .with_detail("the credential does not grant every scope this route requires")
+            .with_extension("error", "insufficient_scope")
             .with_extension("required_scopes", listed),
-    );
+    )
+    .with_header(WWW_AUTHENTICATE, challenge);
     let unauthenticated = Rejection::new(
         &Problem::new(StatusCode::UNAUTHORIZED)
             .with_type(types::UNAUTHENTICATED)
