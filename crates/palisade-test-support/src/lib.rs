@@ -6,6 +6,7 @@
 //! - [`CapturedLogs`]: every `tracing` event of a test, as text, to assert that a secret never
 //!   appears in the logs.
 //! - [`grpc`]: gRPC's Greeter served by tonic, for tests with a real gRPC client.
+//! - [`jwt`]: signing keys and a real JWKS / OIDC discovery server.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 
 pub mod grpc;
+pub mod jwt;
 
 /// An axum router served on a fresh loopback port; shut down when dropped.
 #[derive(Debug)]

@@ -1,0 +1,286 @@
+//! Splitting and decoding a compact JWS, strictly, before any key is looked at.
+//!
+//! The checks, in order, each in one linear pass: the length is capped before anything is
+//! decoded; there are exactly three parts, none empty; each is unpadded base64url in its
+//! canonical form (no `=`, no stray bits in the last character); the header is a JSON object
+//! naming each member at most once, with a supported `alg` (never `none`), no `crit` (Palisade
+//! implements no header extension, so any is refused, as RFC 7515 requires), and no
+//! `cty: JWT` (nested tokens are refused). `jku`, `x5u`, `jwk` and `x5c` are read past: a
+//! token never chooses the key it is checked with.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::alg::Alg;
+use crate::error::{Reason, TokenError};
+
+/// The default longest token, in bytes (8 KiB): a generous access token with many claims.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// A token's protected header, as far as verification reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The signature algorithm.
+    pub alg: Alg,
+    /// The key id.
+    pub kid: Option<String>,
+    /// The media type of the whole token (`JWT`, `at+jwt`, ...).
+    pub typ: Option<String>,
+}
+
+/// The members the header is read for. serde refuses a member named twice, so `{"alg":"RS256",
+/// "alg":"HS256"}` cannot mean one thing here and another elsewhere.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    cty: Option<String>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A token split and decoded, not yet verified.
+#[derive(Debug)]
+pub struct Parsed<'t> {
+    /// The protected header.
+    pub header: Header,
+    /// The decoded payload.
+    pub payload: Vec<u8>,
+    /// `header.payload`, the bytes the signature covers.
+    pub signing_input: &'t str,
+    /// The signature, still base64url (checked to be canonical).
+    pub signature: &'t str,
+}
+
+/// Splits and decodes `token`, at most `max_len` bytes long.
+///
+/// # Errors
+///
+/// [`Reason::TooLarge`], [`Reason::Malformed`], [`Reason::UnsupportedAlgorithm`],
+/// [`Reason::CriticalHeader`] or [`Reason::NestedToken`].
+pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
+    if token.len() > max_len {
+        return Err(Reason::TooLarge.into());
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Reason::Malformed.into());
+    };
+    if header_b64.is_empty() || payload_b64.is_empty() || signature.is_empty() {
+        return Err(Reason::Malformed.into());
+    }
+    let header_bytes = decode(header_b64)?;
+    if !is_json_object(&header_bytes) {
+        return Err(Reason::Malformed.into());
+    }
+    let raw: RawHeader =
+        serde_json::from_slice(&header_bytes).map_err(|_| TokenError::new(Reason::Malformed))?;
+    let alg: Alg = raw
+        .alg
+        .parse()
+        .map_err(|_| TokenError::new(Reason::UnsupportedAlgorithm))?;
+    if raw.crit.is_some() {
+        return Err(Reason::CriticalHeader.into());
+    }
+    if raw
+        .cty
+        .as_deref()
+        .is_some_and(|cty| media_type_is(cty, "jwt"))
+    {
+        return Err(Reason::NestedToken.into());
+    }
+    // The signature is decoded by the verifier; check its form here so every part is held to
+    // the same rule.
+    if !is_canonical_base64url(signature) {
+        return Err(Reason::Malformed.into());
+    }
+    let payload = decode(payload_b64)?;
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    Ok(Parsed {
+        header: Header {
+            alg,
+            kid: raw.kid,
+            typ: raw.typ,
+        },
+        payload,
+        signing_input,
+        signature,
+    })
+}
+
+/// Whether `bytes` holds a JSON object, not an array: serde reads a struct from either.
+pub(crate) fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'{')
+}
+
+/// Decodes unpadded, canonical base64url.
+pub(crate) fn decode(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::new(Reason::Malformed))
+}
+
+/// Whether `part` is unpadded base64url whose last character carries no stray bits.
+fn is_canonical_base64url(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+    {
+        return false;
+    }
+    let value = |b: u8| -> u8 {
+        match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' => 62,
+            _ => 63,
+        }
+    };
+    match bytes.len() % 4 {
+        1 => false,
+        2 => bytes
+            .last()
+            .is_some_and(|b| value(*b).trailing_zeros() >= 4),
+        3 => bytes
+            .last()
+            .is_some_and(|b| value(*b).trailing_zeros() >= 2),
+        _ => true,
+    }
+}
+
+/// Whether the media type `value` (a `typ` or `cty`) is `application/<expected>`, written with
+/// or without the `application/` prefix (RFC 7515, section 4.1.9), in any case.
+pub fn media_type_is(value: &str, expected: &str) -> bool {
+    let value = value.trim();
+    let bare = if value.len() > 12 && value[..12].eq_ignore_ascii_case("application/") {
+        &value[12..]
+    } else {
+        value
+    };
+    bare.eq_ignore_ascii_case(expected.trim_start_matches("application/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(text: &str) -> String {
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    fn token(header: &str, payload: &str) -> String {
+        format!("{}.{}.c2ln", b64(header), b64(payload))
+    }
+
+    fn reason(token: &str) -> Reason {
+        parse(token, DEFAULT_MAX_TOKEN_LEN).unwrap_err().reason()
+    }
+
+    #[test]
+    fn a_well_formed_token_splits() {
+        let token = token(
+            r#"{"alg":"RS256","kid":"k1","typ":"JWT","x5u":"https://evil"}"#,
+            "{}",
+        );
+        let parsed = parse(&token, DEFAULT_MAX_TOKEN_LEN).unwrap();
+        assert_eq!(parsed.header.alg, Alg::RS256);
+        assert_eq!(parsed.header.kid.as_deref(), Some("k1"));
+        assert_eq!(parsed.payload, b"{}");
+        assert_eq!(parsed.signature, "c2ln");
+        assert_eq!(parsed.signing_input, &token[..token.rfind('.').unwrap()]);
+    }
+
+    #[test]
+    fn structure_and_encoding_are_strict() {
+        let good_header = b64(r#"{"alg":"HS256"}"#);
+        let payload = b64("{}");
+        for bad in [
+            String::new(),
+            "a.b".to_owned(),
+            format!("{good_header}.{payload}"),
+            format!("{good_header}.{payload}."),
+            format!("{good_header}..c2ln"),
+            format!(".{payload}.c2ln"),
+            format!("{good_header}.{payload}.c2ln.extra"),
+            format!("{good_header}.{payload}=.c2ln"),
+            format!("{good_header}.{payload}.c2ln="),
+            format!("{good_header}.{payload}.c2l+"),
+            format!("{good_header}.{payload}.c2l/"),
+            // `e30` is `{}`; `e31` decodes to the same bytes with stray low bits.
+            format!("{good_header}.e31.c2ln"),
+            format!("{good_header}.{payload}.c2lnZB"),
+            format!("{good_header}.{payload}.c2lnZ"),
+            format!("{good_header} .{payload}.c2ln"),
+            format!("{}.{payload}.c2ln", b64("not json")),
+            format!("{}.{payload}.c2ln", b64(r#"["alg","HS256"]"#)),
+            format!("{}.{payload}.c2ln", b64(r#"{"typ":"JWT"}"#)),
+            format!("{}.{payload}.c2ln", b64(r#"{"alg":"HS256","alg":"RS256"}"#)),
+            format!("{}.{payload}.c2ln", b64(r#"{"alg":256}"#)),
+        ] {
+            assert_eq!(reason(&bad), Reason::Malformed, "{bad}");
+        }
+    }
+
+    #[test]
+    fn none_and_unknown_algorithms_are_refused() {
+        for alg in ["none", "None", "HS256 ", "ES512", "RSA-OAEP", "dir", ""] {
+            let header = format!(r#"{{"alg":"{alg}"}}"#);
+            assert_eq!(
+                reason(&token(&header, "{}")),
+                Reason::UnsupportedAlgorithm,
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn crit_and_nested_tokens_are_refused() {
+        for header in [
+            r#"{"alg":"HS256","crit":["exp"],"exp":1}"#,
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","crit":"b64"}"#,
+        ] {
+            assert_eq!(
+                reason(&token(header, "{}")),
+                Reason::CriticalHeader,
+                "{header}"
+            );
+        }
+        for cty in ["JWT", "jwt", "application/jwt", "APPLICATION/JWT"] {
+            let header = format!(r#"{{"alg":"HS256","cty":"{cty}"}}"#);
+            assert_eq!(reason(&token(&header, "{}")), Reason::NestedToken, "{cty}");
+        }
+        let header = r#"{"alg":"HS256","cty":"json"}"#;
+        assert!(parse(&token(header, "{}"), DEFAULT_MAX_TOKEN_LEN).is_ok());
+    }
+
+    #[test]
+    fn the_length_is_capped_before_decoding() {
+        let long = format!("{}.{}.c2ln", "A".repeat(9000), b64("{}"));
+        assert_eq!(reason(&long), Reason::TooLarge);
+        let token = token(r#"{"alg":"HS256"}"#, "{}");
+        assert_eq!(
+            parse(&token, token.len() - 1).unwrap_err().reason(),
+            Reason::TooLarge
+        );
+        assert!(parse(&token, token.len()).is_ok());
+    }
+
+    #[test]
+    fn media_types_compare_with_or_without_prefix() {
+        assert!(media_type_is("at+jwt", "at+jwt"));
+        assert!(media_type_is("application/at+JWT", "at+jwt"));
+        assert!(media_type_is("AT+JWT", "application/at+jwt"));
+        assert!(!media_type_is("jwt", "at+jwt"));
+        assert!(!media_type_is("application/", "at+jwt"));
+    }
+}

@@ -1,0 +1,340 @@
+//! Verification with fixed keys: every algorithm, a test per RFC 8725 rule, and the attacks
+//! (`none`, algorithm confusion, keys named by the token, tampering).
+
+use std::time::{Duration, SystemTime};
+
+use jsonwebtoken::{Algorithm, Header};
+use palisade_jwt::{Alg, JwkOptions, Key, KeySet, Reason, Rules, Verifier};
+use palisade_test_support::jwt::{TestKey, claims, now};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "https://api.example";
+const SECRET: &[u8] = b"an HMAC secret of 64 bytes, enough for HS512 and the rest .......";
+
+fn rules() -> Rules {
+    Rules::new().with_issuer(ISS).with_audiences([AUD])
+}
+
+/// Every signing key of the tests with its public key as a `Key`, by PEM and by JWK.
+fn pairs() -> Vec<(TestKey, Key, Key)> {
+    let mut pairs = Vec::new();
+    for (alg, ours) in [
+        (Algorithm::RS256, Alg::RS256),
+        (Algorithm::RS384, Alg::RS384),
+        (Algorithm::RS512, Alg::RS512),
+        (Algorithm::PS256, Alg::PS256),
+        (Algorithm::PS384, Alg::PS384),
+        (Algorithm::PS512, Alg::PS512),
+    ] {
+        let key = TestKey::rsa_a("rsa", alg);
+        pairs.push((
+            key.clone(),
+            Key::from_pem(ours, key.public_pem.unwrap()).unwrap(),
+            jwk_key(&key),
+        ));
+    }
+    for (key, alg) in [
+        (TestKey::ec256("ec256"), Alg::ES256),
+        (TestKey::ec384("ec384"), Alg::ES384),
+        (TestKey::ed25519("ed"), Alg::EdDSA),
+    ] {
+        pairs.push((
+            key.clone(),
+            Key::from_pem(alg, key.public_pem.unwrap()).unwrap(),
+            jwk_key(&key),
+        ));
+    }
+    for (alg, ours) in [
+        (Algorithm::HS256, Alg::HS256),
+        (Algorithm::HS384, Alg::HS384),
+        (Algorithm::HS512, Alg::HS512),
+    ] {
+        let key = TestKey::hmac("hmac", alg, SECRET);
+        let ours = Key::hmac(ours, SECRET).unwrap();
+        pairs.push((key, ours.clone(), ours));
+    }
+    pairs
+}
+
+fn jwk_key(key: &TestKey) -> Key {
+    Key::from_jwk(key.jwk().to_string().as_bytes(), &JwkOptions::default()).unwrap()
+}
+
+fn verifier(key: Key) -> Verifier {
+    Verifier::new(KeySet::new([key]), rules())
+}
+
+fn reason(verifier: &Verifier, token: &str) -> Reason {
+    verifier
+        .verify_at::<Value>(token, SystemTime::now())
+        .unwrap_err()
+        .reason()
+}
+
+#[test]
+fn every_algorithm_verifies_with_pem_and_jwk_keys() {
+    for (signer, pem, jwk) in pairs() {
+        let token = signer.sign(&claims(ISS, AUD, "ada"));
+        for key in [pem.clone(), jwk] {
+            let verified = verifier(key.clone().with_kid(&signer.kid)).verify(&token);
+            let verified = verified.unwrap_or_else(|e| panic!("{:?}: {e}", signer.alg));
+            assert_eq!(verified.identity.subject(), "ada");
+            assert_eq!(verified.key().alg(), key.alg());
+        }
+        // Keys are found by the token's kid: a key without one does not match it.
+        assert_eq!(reason(&verifier(pem), &token), Reason::UnknownKey);
+    }
+}
+
+#[test]
+fn none_is_never_accepted() {
+    let key = Key::hmac(Alg::HS256, SECRET).unwrap();
+    let payload = base64_url(&claims(ISS, AUD, "mallory").to_string());
+    for header in [
+        r#"{"alg":"none"}"#,
+        r#"{"alg":"None"}"#,
+        r#"{"alg":"NONE","typ":"JWT"}"#,
+    ] {
+        let header = base64_url(header);
+        for signature in ["", "c2ln"] {
+            let token = format!("{header}.{payload}.{signature}");
+            let reason = reason(&verifier(key.clone()), &token);
+            assert!(
+                matches!(reason, Reason::UnsupportedAlgorithm | Reason::Malformed),
+                "{token}: {reason:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_rsa_public_key_cannot_be_used_as_an_hmac_secret() {
+    let rsa = TestKey::rsa_a("k1", Algorithm::RS256);
+    let public_pem = rsa.public_pem.unwrap();
+    // The classic confusion: sign HS256 with the public key's PEM bytes as the secret.
+    let forger = TestKey::hmac("k1", Algorithm::HS256, public_pem);
+    let token = forger.sign(&claims(ISS, AUD, "mallory"));
+    let by_pem = Key::from_pem(Alg::RS256, public_pem)
+        .unwrap()
+        .with_kid("k1");
+    assert_eq!(reason(&verifier(by_pem), &token), Reason::AlgorithmMismatch);
+    let by_jwk = jwk_key(&rsa);
+    assert_eq!(reason(&verifier(by_jwk), &token), Reason::AlgorithmMismatch);
+    // Nor an EC key with an RSA algorithm, or the reverse.
+    let ec = TestKey::ec256("k1");
+    let token = ec.sign(&claims(ISS, AUD, "mallory"));
+    let rsa_key = Key::from_pem(Alg::RS256, public_pem)
+        .unwrap()
+        .with_kid("k1");
+    assert_eq!(
+        reason(&verifier(rsa_key), &token),
+        Reason::AlgorithmMismatch
+    );
+}
+
+#[test]
+fn keys_named_by_the_token_are_never_used() {
+    // The attacker's own key, embedded (`jwk`) and pointed at (`jku`, `x5u`): the token is
+    // signed by it and names the trusted kid.
+    let attacker = TestKey::rsa_b("trusted", Algorithm::RS256);
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("trusted".into());
+    header.jku = Some("http://127.0.0.1:9/jwks".into());
+    header.x5u = Some("http://127.0.0.1:9/cert".into());
+    header.jwk = Some(serde_json::from_value(attacker.jwk()).unwrap());
+    let token = attacker.sign_with(&header, &claims(ISS, AUD, "mallory"));
+    let trusted = jwk_key(&TestKey::rsa_a("trusted", Algorithm::RS256));
+    assert_eq!(reason(&verifier(trusted), &token), Reason::BadSignature);
+}
+
+#[test]
+fn tampering_breaks_the_signature() {
+    let key = TestKey::ec256("k");
+    let token = key.sign(&claims(ISS, AUD, "ada"));
+    let verifier = verifier(jwk_key(&key));
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let forged_payload = base64_url(&claims(ISS, AUD, "admin").to_string());
+    let forged = format!("{head}.{forged_payload}.{signature}");
+    assert_eq!(reason(&verifier, &forged), Reason::BadSignature);
+    let mut flipped = token.clone().into_bytes();
+    let last = flipped.len() - 5;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    assert!(matches!(
+        reason(&verifier, &flipped),
+        Reason::BadSignature | Reason::Malformed
+    ));
+}
+
+/// One test per RFC 8725 / RFC 7519 claim rule, through real signed tokens.
+#[test]
+fn claim_rules() {
+    let key = TestKey::ed25519("k");
+    let verifier = Verifier::new(
+        KeySet::new([jwk_key(&key)]),
+        rules().with_leeway(Duration::from_secs(30)),
+    );
+    let n = now();
+    let cases: Vec<(&str, Value, Result<(), Reason>)> = vec![
+        (
+            "valid",
+            json!({"iss": ISS, "aud": AUD, "exp": n + 60}),
+            Ok(()),
+        ),
+        (
+            "exp required",
+            json!({"iss": ISS, "aud": AUD}),
+            Err(Reason::MissingClaim),
+        ),
+        (
+            "expired",
+            json!({"iss": ISS, "aud": AUD, "exp": n - 31}),
+            Err(Reason::Expired),
+        ),
+        (
+            "expired within leeway",
+            json!({"iss": ISS, "aud": AUD, "exp": n - 20}),
+            Ok(()),
+        ),
+        (
+            "exp not a number",
+            json!({"iss": ISS, "aud": AUD, "exp": "tomorrow"}),
+            Err(Reason::InvalidClaim),
+        ),
+        (
+            "nbf in the future",
+            json!({"iss": ISS, "aud": AUD, "exp": n + 600, "nbf": n + 120}),
+            Err(Reason::NotYetValid),
+        ),
+        (
+            "iat in the future",
+            json!({"iss": ISS, "aud": AUD, "exp": n + 600, "iat": n + 120}),
+            Err(Reason::IssuedInFuture),
+        ),
+        (
+            "iss missing",
+            json!({"aud": AUD, "exp": n + 60}),
+            Err(Reason::MissingClaim),
+        ),
+        (
+            "iss wrong",
+            json!({"iss": "https://evil.example", "aud": AUD, "exp": n + 60}),
+            Err(Reason::WrongIssuer),
+        ),
+        (
+            "aud missing",
+            json!({"iss": ISS, "exp": n + 60}),
+            Err(Reason::MissingClaim),
+        ),
+        (
+            "aud wrong",
+            json!({"iss": ISS, "aud": "https://other.example", "exp": n + 60}),
+            Err(Reason::WrongAudience),
+        ),
+        (
+            "aud among others",
+            json!({"iss": ISS, "aud": ["x", AUD], "exp": n + 60}),
+            Ok(()),
+        ),
+        (
+            "payload not an object",
+            json!([1, 2]),
+            Err(Reason::Malformed),
+        ),
+    ];
+    for (name, claims, expected) in cases {
+        let token = key.sign(&claims);
+        let outcome = verifier
+            .verify_at::<Value>(&token, SystemTime::now())
+            .map(|_| ())
+            .map_err(|e| e.reason());
+        assert_eq!(outcome, expected, "{name}");
+    }
+}
+
+#[test]
+fn header_rules() {
+    let key = TestKey::hmac("k", Algorithm::HS256, SECRET);
+    let ours = Key::hmac(Alg::HS256, SECRET).unwrap().with_kid("k");
+    let claims = claims(ISS, AUD, "ada").to_string();
+    let typed = Verifier::new(KeySet::new([ours.clone()]), rules().with_types(["at+jwt"]));
+    let plain = verifier(ours);
+    let cases: &[(&str, &Verifier, Result<(), Reason>)] = &[
+        (
+            r#"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#,
+            &typed,
+            Ok(()),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","typ":"application/at+jwt"}"#,
+            &typed,
+            Ok(()),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","typ":"JWT"}"#,
+            &typed,
+            Err(Reason::WrongType),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k"}"#,
+            &typed,
+            Err(Reason::WrongType),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","crit":["exp"],"exp":1}"#,
+            &plain,
+            Err(Reason::CriticalHeader),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","cty":"JWT"}"#,
+            &plain,
+            Err(Reason::NestedToken),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","kid":"other"}"#,
+            &plain,
+            Err(Reason::Malformed),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"../../etc/passwd"}"#,
+            &plain,
+            Err(Reason::UnknownKey),
+        ),
+        (
+            r#"{"alg":"HS256","kid":"k","x5c":["MIIB"]}"#,
+            &plain,
+            Ok(()),
+        ),
+    ];
+    for (header, verifier, expected) in cases {
+        let token = key.sign_raw(header.as_bytes(), claims.as_bytes());
+        let outcome = verifier
+            .verify_at::<Value>(&token, SystemTime::now())
+            .map(|_| ())
+            .map_err(|e| e.reason());
+        assert_eq!(outcome, *expected, "{header}");
+    }
+}
+
+#[test]
+fn size_and_encoding_are_checked_before_anything_else() {
+    let key = TestKey::hmac("k", Algorithm::HS256, SECRET);
+    let verifier = verifier(Key::hmac(Alg::HS256, SECRET).unwrap().with_kid("k"));
+    let mut big = claims(ISS, AUD, "ada");
+    big["padding"] = json!("x".repeat(9000));
+    assert_eq!(reason(&verifier, &key.sign(&big)), Reason::TooLarge);
+    let token = key.sign(&claims(ISS, AUD, "ada"));
+    let padded = format!("{token}=");
+    assert_eq!(reason(&verifier, &padded), Reason::Malformed);
+    let standard_alphabet = token.replace('-', "+").replace('_', "/");
+    if standard_alphabet != token {
+        assert_eq!(reason(&verifier, &standard_alphabet), Reason::Malformed);
+    }
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
