@@ -35,6 +35,25 @@ impl BuildError {
     pub fn reason(&self) -> &str {
         &self.reason
     }
+
+    /// Checks a `WWW-Authenticate` realm: not empty, plain visible ASCII (spaces allowed)
+    /// without quotes or backslashes, so it can be written as a quoted string as is.
+    ///
+    /// # Errors
+    ///
+    /// A `BuildError` for the field `realm`.
+    pub fn check_realm(realm: &str) -> Result<(), Self> {
+        let plain = realm
+            .bytes()
+            .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\');
+        if realm.is_empty() || !plain {
+            return Err(Self::new(
+                "realm",
+                "use plain visible ASCII without quotes or backslashes",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for BuildError {

@@ -51,6 +51,28 @@ impl Identity {
         }
     }
 
+    /// An identity with everything at once (one allocation, for authentication layers on the
+    /// hot path).
+    pub fn from_parts<I, S>(
+        subject: impl Into<Box<str>>,
+        scopes: I,
+        source: IdentitySource,
+        key_id: Option<Box<str>>,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        Self {
+            inner: Arc::new(Inner {
+                subject: subject.into(),
+                scopes: scopes.into_iter().map(Into::into).collect(),
+                source,
+                key_id,
+            }),
+        }
+    }
+
     /// Sets the scopes the caller holds.
     #[must_use]
     pub fn with_scopes<I, S>(self, scopes: I) -> Self

@@ -10,8 +10,11 @@ compile_error!(
     "palisade-jwt needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature"
 );
 
-/// Installs the backend once per process (a no-op after the first call).
-pub(crate) fn ensure() {
+/// Installs this crate's backend as `jsonwebtoken`'s process-wide provider, once (a no-op
+/// after the first call, and when the application installed one first). Palisade calls it
+/// before building any key; call it yourself before signing with `jsonwebtoken` directly in a
+/// process where both backends' features are enabled.
+pub fn ensure() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         #[cfg(feature = "aws-lc-rs")]

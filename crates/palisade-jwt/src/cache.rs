@@ -149,11 +149,7 @@ mod tests {
 
     fn verified() -> Verified {
         Verified {
-            claims: Claims::new(
-                Registered::default(),
-                serde_json::Map::new(),
-                serde_json::Map::new(),
-            ),
+            claims: Claims::new(Registered::default(), serde_json::Map::new()).unwrap(),
             identity: Identity::new("ada", IdentitySource::Jwt),
             key: Arc::new(Key::hmac(Alg::HS256, &[7; 32]).unwrap()),
         }

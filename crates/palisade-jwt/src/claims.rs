@@ -1,11 +1,15 @@
 //! The registered claims (RFC 7519, section 4.1) and the typed claims a request carries.
 
+use std::any::{Any, TypeId};
 use std::ops::Deref;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::error::{Reason, TokenError};
+
+/// A claims set as JSON: the default claims type.
+pub type ClaimsMap = Map<String, Value>;
 
 /// The registered claims of a verified token.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,7 +100,8 @@ pub struct Claims<T = Map<String, Value>> {
 struct Inner<T> {
     registered: Registered,
     all: Map<String, Value>,
-    typed: T,
+    /// `None` when `T` is [`ClaimsMap`]: `all` is then the typed view, not a copy of it.
+    typed: Option<T>,
 }
 
 impl<T> Clone for Claims<T> {
@@ -107,17 +112,35 @@ impl<T> Clone for Claims<T> {
     }
 }
 
-impl<T> Claims<T> {
-    pub(crate) fn new(registered: Registered, all: Map<String, Value>, typed: T) -> Self {
-        Self {
+impl<T: 'static> Claims<T> {
+    /// Claims whose typed view is read from `all` (without a copy when `T` is the map).
+    ///
+    /// # Errors
+    ///
+    /// When `all` does not deserialize into `T`.
+    pub(crate) fn new(
+        registered: Registered,
+        all: Map<String, Value>,
+    ) -> Result<Self, serde_json::Error>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let typed = if TypeId::of::<T>() == TypeId::of::<ClaimsMap>() {
+            None
+        } else {
+            Some(T::deserialize(&all)?)
+        };
+        Ok(Self {
             inner: Arc::new(Inner {
                 registered,
                 all,
                 typed,
             }),
-        }
+        })
     }
+}
 
+impl<T> Claims<T> {
     /// The registered claims.
     pub fn registered(&self) -> &Registered {
         &self.inner.registered
@@ -134,11 +157,16 @@ impl<T> Claims<T> {
     }
 }
 
-impl<T> Deref for Claims<T> {
+impl<T: 'static> Deref for Claims<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        &self.inner.typed
+        match &self.inner.typed {
+            Some(typed) => typed,
+            None => (&self.inner.all as &dyn Any)
+                .downcast_ref::<T>()
+                .expect("the typed view is kept apart unless T is the claims map"),
+        }
     }
 }
 

@@ -409,6 +409,9 @@ impl KeySet {
     /// [`KeyError::Unreadable`] for a document that is not a JWK set,
     /// [`KeyError::TooManyKeys`], [`KeyError::NoUsableKey`].
     pub fn from_jwks(document: &[u8], options: &JwkOptions) -> Result<Self, KeyError> {
+        if !token::is_json_object(document) {
+            return Err(KeyError::Unreadable);
+        }
         let document: JwksDocument =
             serde_json::from_slice(document).map_err(|_| KeyError::Unreadable)?;
         if document.keys.len() > MAX_JWKS_KEYS {

@@ -254,17 +254,7 @@ impl<T> JwtLayerBuilder<T> {
         if self.max_len == 0 {
             return Err(BuildError::new("max_token_len", "must be at least 1"));
         }
-        if self.realm.is_empty()
-            || !self
-                .realm
-                .bytes()
-                .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
-        {
-            return Err(BuildError::new(
-                "realm",
-                "use plain visible ASCII without quotes or backslashes",
-            ));
-        }
+        BuildError::check_realm(&self.realm)?;
         let mut rejections = Vec::with_capacity(Reason::ALL.len() * (CLAIMS.len() + 1));
         for reason in Reason::ALL {
             rejections.push(render(&self.realm, reason, None));

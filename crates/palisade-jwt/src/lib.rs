@@ -101,9 +101,9 @@ pub mod extract;
 pub mod __fuzz;
 
 pub use crate::alg::{Alg, KeyKind, UnsupportedAlg};
-pub use crate::backend::name as backend_name;
+pub use crate::backend::{ensure as install_backend, name as backend_name};
 pub use crate::cache::MAX_TTL as CACHE_MAX_TTL;
-pub use crate::claims::{Claims, Registered};
+pub use crate::claims::{Claims, ClaimsMap, Registered};
 pub use crate::error::{Reason, TokenError};
 pub use crate::jwks::{JwksError, JwksPolicy, JwksSource, JwksSourceBuilder};
 pub use crate::key::{JwkOptions, Key, KeyError, KeySet};

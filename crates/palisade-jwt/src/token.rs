@@ -8,6 +8,8 @@
 //! `cty: JWT` (nested tokens are refused). `jku`, `x5u`, `jwk` and `x5c` are read past: a
 //! token never chooses the key it is checked with.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -32,14 +34,15 @@ pub struct Header {
 /// The members the header is read for. serde refuses a member named twice, so `{"alg":"RS256",
 /// "alg":"HS256"}` cannot mean one thing here and another elsewhere.
 #[derive(Deserialize)]
-struct RawHeader {
-    alg: String,
+struct RawHeader<'h> {
+    #[serde(borrow)]
+    alg: Cow<'h, str>,
     #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
-    cty: Option<String>,
+    #[serde(default, borrow)]
+    cty: Option<Cow<'h, str>>,
     #[serde(default)]
     crit: Option<serde::de::IgnoredAny>,
 }
@@ -80,7 +83,7 @@ pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
     if !is_json_object(&header_bytes) {
         return Err(Reason::Malformed.into());
     }
-    let raw: RawHeader =
+    let raw: RawHeader<'_> =
         serde_json::from_slice(&header_bytes).map_err(|_| TokenError::new(Reason::Malformed))?;
     let alg: Alg = raw
         .alg
@@ -115,9 +118,11 @@ pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
     })
 }
 
-/// Whether `bytes` holds a JSON object, not an array: serde reads a struct from either.
+/// Whether `bytes` is UTF-8 holding a JSON object. serde reads a struct from an array too, and
+/// `serde_json` does not check the UTF-8 of members a struct ignores (found by the `jwt_oidc`
+/// fuzz target), so both are checked first.
 pub(crate) fn is_json_object(bytes: &[u8]) -> bool {
-    bytes.trim_ascii_start().first() == Some(&b'{')
+    bytes.trim_ascii_start().first() == Some(&b'{') && std::str::from_utf8(bytes).is_ok()
 }
 
 /// Decodes unpadded, canonical base64url.
@@ -228,6 +233,14 @@ mod tests {
         ] {
             assert_eq!(reason(&bad), Reason::Malformed, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_header_with_invalid_utf8_in_an_ignored_member_is_refused() {
+        let mut header = br#"{"alg":"HS256","x":""#.to_vec();
+        header.extend_from_slice(b"\xFF\"}");
+        let token = format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(&header));
+        assert_eq!(reason(&token), Reason::Malformed);
     }
 
     #[test]

@@ -89,11 +89,12 @@ impl IdentityClaims {
                 _ => {}
             }
         }
-        let identity = Identity::new(subject, IdentitySource::Jwt).with_scopes(scopes);
-        match &header.kid {
-            Some(kid) => identity.with_key_id(kid.as_str()),
-            None => identity,
-        }
+        Identity::from_parts(
+            subject,
+            scopes,
+            IdentitySource::Jwt,
+            header.kid.as_deref().map(Box::from),
+        )
     }
 }
 
@@ -138,7 +139,7 @@ impl<T> Verified<T> {
 }
 
 /// Completes a verification: claims at `now`, then the typed view and the identity.
-pub(crate) fn finish<T: DeserializeOwned>(
+pub(crate) fn finish<T: DeserializeOwned + 'static>(
     decoded: Decoded<'_>,
     key: Arc<Key>,
     rules: &Rules,
@@ -146,11 +147,11 @@ pub(crate) fn finish<T: DeserializeOwned>(
     now: SystemTime,
 ) -> Result<Verified<T>, TokenError> {
     rules.check_claims(&decoded.registered, now)?;
-    let typed = T::deserialize(&Value::Object(decoded.claims.clone()))
-        .map_err(|_| TokenError::new(Reason::ClaimsShape))?;
     let identity = identity.identity(&decoded.claims, &decoded.parsed.header);
+    let claims = Claims::new(decoded.registered, decoded.claims)
+        .map_err(|_| TokenError::new(Reason::ClaimsShape))?;
     Ok(Verified {
-        claims: Claims::new(decoded.registered, decoded.claims, typed),
+        claims,
         identity,
         key,
     })
@@ -223,7 +224,7 @@ impl Verifier {
     /// # Errors
     ///
     /// The first check that failed.
-    pub fn verify_at<T: DeserializeOwned>(
+    pub fn verify_at<T: DeserializeOwned + 'static>(
         &self,
         token: &str,
         now: SystemTime,

@@ -51,6 +51,16 @@ impl ApiKeyLayer {
     pub fn store(&self) -> &KeyStore {
         &self.shared.store
     }
+
+    /// Where keys are read from.
+    pub fn sources(&self) -> &KeySources {
+        &self.shared.sources
+    }
+
+    /// The key format accepted.
+    pub fn format(&self) -> &KeyFormat {
+        &self.shared.format
+    }
 }
 
 impl<S> Layer<S> for ApiKeyLayer {
@@ -138,17 +148,7 @@ impl ApiKeyBuilder {
                 ));
             }
         }
-        if self.realm.is_empty()
-            || !self
-                .realm
-                .bytes()
-                .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
-        {
-            return Err(BuildError::new(
-                "realm",
-                "use plain visible ASCII without quotes or backslashes",
-            ));
-        }
+        BuildError::check_realm(&self.realm)?;
         Ok(self.finish())
     }
 

@@ -124,6 +124,20 @@ mod tests {
         }
     }
 
+    /// Found by the `jwt_oidc` fuzz target: invalid UTF-8 in a member the document's struct
+    /// ignores was accepted, since `serde_json` skips ignored strings unchecked.
+    #[test]
+    fn invalid_utf8_anywhere_is_refused() {
+        let mut doc =
+            br#"{"issuer":"https://idp.example/tenant","jwks_uri":"https://idp.example/k","x":""#
+                .to_vec();
+        doc.extend_from_slice(b"\xF0\x28\x8C\x28\"}");
+        assert_eq!(
+            jwks_uri(&doc, "https://idp.example/tenant", false).unwrap_err(),
+            DiscoveryError::Unreadable
+        );
+    }
+
     #[test]
     fn the_discovery_url_is_under_the_issuer() {
         assert_eq!(
