@@ -4,10 +4,13 @@
 //! palisade apikey new --principal billing --scopes orders:read,orders:write
 //! echo -n "$KEY" | palisade apikey hash --principal billing
 //! palisade json check --max-depth 32 request.json
+//! palisade jwt inspect "$TOKEN"
+//! palisade jwt verify --jwks https://login.example.com/.well-known/jwks.json --aud api "$TOKEN"
 //! ```
 
 mod apikey;
 mod json;
+mod jwt;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,9 @@ enum Command {
     /// Check JSON documents as strictly as the JSON layer.
     #[command(subcommand)]
     Json(json::Command),
+    /// Inspect and verify JSON Web Tokens.
+    #[command(subcommand)]
+    Jwt(jwt::Command),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Apikey(command) => apikey::run(command).map(|()| true),
         Command::Json(command) => json::run(command),
+        Command::Jwt(command) => jwt::run(command),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

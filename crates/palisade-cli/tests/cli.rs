@@ -291,3 +291,125 @@ fn json_check_agrees_with_json_test_suite() {
         );
     }
 }
+
+mod jwt {
+    use jsonwebtoken::Algorithm;
+    use palisade_test_support::jwt::{JwksServer, TestKey, claims, now};
+
+    use super::{palisade, text};
+
+    fn jwks_file(dir: &tempfile::TempDir, keys: &[&TestKey]) -> String {
+        let path = dir.path().join("jwks.json");
+        let jwks = serde_json::json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
+        std::fs::write(&path, jwks.to_string()).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn inspect_prints_header_and_claims_labelled_unverified() {
+        let key = TestKey::ec256("k1");
+        let token = key.sign(&claims("https://issuer.example", "api", "ada"));
+        let out = palisade(&["jwt", "inspect", &token], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.starts_with("header (unverified):\n{"), "{stdout}");
+        assert!(stdout.contains("\"kid\": \"k1\""), "{stdout}");
+        assert!(stdout.contains("claims (unverified):"), "{stdout}");
+        assert!(stdout.contains("\"sub\": \"ada\""), "{stdout}");
+        let out = palisade(&["jwt", "inspect"], Some(&format!("{token}\n")));
+        assert!(out.status.success());
+        let out = palisade(&["jwt", "inspect", "not-a-token"], None);
+        assert_eq!(out.status.code(), Some(2));
+    }
+
+    #[test]
+    fn verify_prints_one_line_per_token_and_exits_1_if_any_is_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::rsa_a("k1", Algorithm::RS256);
+        let jwks = jwks_file(&dir, &[&key]);
+        let iss = "https://issuer.example";
+        let good = key.sign(&claims(iss, "api", "ada"));
+        let expired = key.sign(&serde_json::json!({"iss": iss, "aud": "api", "exp": now() - 3600}));
+        let stranger = TestKey::ec256("k2").sign(&claims(iss, "api", "eve"));
+        let args = [
+            "jwt", "verify", "--jwks", &jwks, "--iss", iss, "--aud", "api",
+        ];
+        let out = palisade(&[&args[..], &[good.as_str()]].concat(), None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "valid\n");
+        let stdin = format!("{good}\n{expired}\n{stranger}\nnot.a.token\n");
+        let out = palisade(&args, Some(&stdin));
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            text(&out.stdout),
+            "valid\n\
+             invalid: the token has expired (`exp`)\n\
+             invalid: the token's signing key is not known\n\
+             invalid: the token is not a well-formed JWS compact serialization\n"
+        );
+        let out = palisade(
+            &["jwt", "verify", "--jwks", "/nonexistent.json", &good],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2));
+    }
+
+    #[test]
+    fn verify_fetches_a_jwks_url() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let key = TestKey::ed25519("k1");
+        let server = runtime.block_on(JwksServer::spawn(&[&key]));
+        let token = key.sign(&claims(&server.issuer(), "api", "ada"));
+        let out = palisade(
+            &[
+                "jwt",
+                "verify",
+                "--jwks",
+                &server.jwks_url(),
+                "--aud",
+                "api",
+                &token,
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "valid\n");
+        drop(server);
+    }
+
+    #[test]
+    fn verify_checks_rfc_7520_vectors_with_skip_claims() {
+        let cookbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/testdata/jose-cookbook/jws");
+        let dir = tempfile::tempdir().unwrap();
+        for (file, extra) in [
+            ("4_1.rsa_v15_signature.json", None),
+            ("4_2.rsa-pss_signature.json", Some("PS384")),
+            ("4_4.hmac-sha2_integrity_protection.json", None),
+        ] {
+            let example: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(cookbook.join(file)).unwrap())
+                    .unwrap();
+            let key = dir.path().join(format!("{file}.jwk"));
+            std::fs::write(&key, example["input"]["key"].to_string()).unwrap();
+            let key = key.display().to_string();
+            let token = example["output"]["compact"].as_str().unwrap();
+            let mut args = vec!["jwt", "verify", "--jwks", &key, "--skip-claims"];
+            if let Some(alg) = extra {
+                args.extend(["--rsa-alg", alg]);
+            }
+            args.push(token);
+            let out = palisade(&args, None);
+            assert_eq!(
+                text(&out.stdout),
+                "valid\n",
+                "{file}: {}",
+                text(&out.stderr)
+            );
+            // Without --skip-claims the prose payload is not a claims set.
+            args.retain(|a| *a != "--skip-claims");
+            let out = palisade(&args, None);
+            assert_eq!(out.status.code(), Some(1), "{file}");
+        }
+    }
+}
