@@ -12,6 +12,9 @@
 //! | `breaker` | [`breaker`] | circuit breaking: count/time windows, slow calls, bounded half-open, keyed |
 //! | `retry` | [`retry`] | retries: jittered backoff, a shared budget, `Retry-After`, idempotency, body replay |
 //! | `json` | [`json`] | strict JSON: one-pass RFC 8259 check with limits and no duplicate keys, typed extractor |
+//! | `jwt` | [`jwt`] | JWT/JWKS: key-pinned algorithms, RFC 8725 checks, JWKS cache, OIDC, several issuers |
+//!
+//! With `apikey` and `jwt`, [`AnyCredentialLayer`] accepts either credential on one route.
 //!
 //! Every rejection is an RFC 9457 `application/problem+json` response built by [`Problem`], or,
 //! when the request is gRPC, a trailers-only response whose `grpc-status` a tonic client reads
@@ -63,6 +66,17 @@ pub mod breaker {
 pub mod json {
     pub use palisade_json::*;
 }
+
+/// JWT and JWKS authentication (feature `jwt`): see [`palisade_jwt`].
+#[cfg(feature = "jwt")]
+pub mod jwt {
+    pub use palisade_jwt::*;
+}
+
+#[cfg(all(feature = "apikey", feature = "jwt"))]
+pub mod credential;
+#[cfg(all(feature = "apikey", feature = "jwt"))]
+pub use credential::{AnyCredential, AnyCredentialLayer};
 
 /// Retries with jittered backoff, budgets, `Retry-After` and replayable bodies (feature
 /// `retry`): see [`palisade_retry`].

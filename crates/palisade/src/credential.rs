@@ -1,0 +1,271 @@
+//! Either credential (features `apikey` and `jwt`): one layer that sends each request to the
+//! API-key layer or the JWT layer, by what it carries.
+//!
+//! A request goes to the API-key layer when it has the key header (`X-API-Key` by default) or
+//! an `Authorization: Bearer` value shaped like a Palisade key (`<prefix>_<random>_<check>`,
+//! whatever its checksum: a mistyped key is told so by the API-key layer); every other bearer
+//! value goes to the JWT layer, which refuses it unless it is a valid token. A request with
+//! neither gets one `401` naming both, with `WWW-Authenticate: Bearer`. Both layers' refusals
+//! are problem responses of the same type (`UNAUTHENTICATED`) with a Bearer challenge, so a
+//! client sees one consistent 401 whichever it sent. Each layer sets the request's
+//! [`Identity`](crate::Identity), with its source (`ApiKey` or `Jwt`).
+//!
+//! ```
+//! use axum::{Extension, Router, routing::get};
+//! use palisade::apikey::{ApiKeyLayer, KeySet, KeyStore};
+//! use palisade::jwt::{Alg, JwtLayer, Key, KeySet as JwtKeys, Rules};
+//! use palisade::{AnyCredentialLayer, Identity};
+//!
+//! # fn main() -> Result<(), palisade::BuildError> {
+//! let keys = KeyStore::new(KeySet::default());
+//! let secret = b"a 32-byte secret for HS256 tests";
+//! let jwt = JwtLayer::builder()
+//!     .keys(JwtKeys::new([Key::hmac(Alg::HS256, secret).unwrap()]), Rules::new())
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(|Extension(who): Extension<Identity>| async move {
+//!         who.subject().to_owned()
+//!     }))
+//!     .layer(AnyCredentialLayer::new(ApiKeyLayer::new(keys), jwt));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use http::{HeaderMap, Request, Response, StatusCode};
+use palisade_apikey::format::FormatError;
+use palisade_apikey::{ApiKey, ApiKeyLayer};
+use palisade_core::problem::types;
+use palisade_core::{Problem, Protocol, Rejection, ResponseBody};
+use palisade_jwt::{ClaimsMap, Jwt, JwtLayer};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Sends each request to an API-key or a JWT layer; see the [module documentation](self).
+pub struct AnyCredentialLayer<T = ClaimsMap> {
+    apikey: ApiKeyLayer,
+    jwt: JwtLayer<T>,
+    missing: Rejection,
+}
+
+impl<T> Clone for AnyCredentialLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            apikey: self.apikey.clone(),
+            jwt: self.jwt.clone(),
+            missing: self.missing.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for AnyCredentialLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyCredentialLayer")
+            .field("apikey", &self.apikey)
+            .field("jwt", &self.jwt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> AnyCredentialLayer<T> {
+    /// API keys by `apikey`, everything else by `jwt`.
+    pub fn new(apikey: ApiKeyLayer, jwt: JwtLayer<T>) -> Self {
+        let header = apikey
+            .sources()
+            .header()
+            .map_or_else(String::new, |h| format!(" or `{h}: <key>`"));
+        let problem = Problem::new(StatusCode::UNAUTHORIZED)
+            .with_type(types::UNAUTHENTICATED)
+            .with_title("Authentication required")
+            .with_detail(format!(
+                "send a bearer token or an API key in `Authorization: Bearer <credential>`{header}"
+            ))
+            .with_extension("reason", "missing");
+        let missing = Rejection::new(&problem).with_header(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"api\""),
+        );
+        Self {
+            apikey,
+            jwt,
+            missing,
+        }
+    }
+}
+
+impl<S: Clone, T> Layer<S> for AnyCredentialLayer<T> {
+    type Service = AnyCredential<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AnyCredential {
+            apikey: self.apikey.layer(inner.clone()),
+            jwt: self.jwt.layer(inner),
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`AnyCredentialLayer`].
+pub struct AnyCredential<S, T = ClaimsMap> {
+    apikey: ApiKey<S>,
+    jwt: Jwt<S, T>,
+    layer: AnyCredentialLayer<T>,
+}
+
+impl<S: Clone, T> Clone for AnyCredential<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            apikey: self.apikey.clone(),
+            jwt: self.jwt.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for AnyCredential<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyCredential")
+            .field("apikey", &self.apikey)
+            .field("jwt", &self.jwt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which layer a request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    ApiKey,
+    Jwt,
+    Neither,
+}
+
+impl<T> AnyCredentialLayer<T> {
+    fn route(&self, headers: &HeaderMap) -> Route {
+        if self
+            .apikey
+            .sources()
+            .header()
+            .is_some_and(|name| headers.contains_key(name))
+        {
+            return Route::ApiKey;
+        }
+        let mut bearer = None;
+        for value in headers.get_all(AUTHORIZATION) {
+            let Ok(value) = value.to_str() else {
+                // Not text: the API-key layer says what is wrong with it.
+                return Route::ApiKey;
+            };
+            match value.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    bearer = Some(rest.trim());
+                }
+                _ => {}
+            }
+        }
+        match bearer {
+            None => Route::Neither,
+            Some(credential)
+                if !matches!(
+                    self.layer_format().check(credential),
+                    Err(FormatError::Shape)
+                ) =>
+            {
+                Route::ApiKey
+            }
+            Some(_) => Route::Jwt,
+        }
+    }
+
+    fn layer_format(&self) -> &palisade_apikey::format::KeyFormat {
+        self.apikey.format()
+    }
+}
+
+impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for AnyCredential<S, T>
+where
+    ApiKey<S>: Service<Request<ReqBody>, Response = Response<ResponseBody<ResBody>>>,
+    Jwt<S, T>: Service<
+            Request<ReqBody>,
+            Response = Response<ResponseBody<ResBody>>,
+            Error = <ApiKey<S> as Service<Request<ReqBody>>>::Error,
+        >,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = <ApiKey<S> as Service<Request<ReqBody>>>::Error;
+    type Future = CredentialFuture<
+        <ApiKey<S> as Service<Request<ReqBody>>>::Future,
+        <Jwt<S, T> as Service<Request<ReqBody>>>::Future,
+        ResBody,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Both wrap clones of one inner service: ready when both are.
+        ready!(self.apikey.poll_ready(cx))?;
+        self.jwt.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let future = match self.layer.route(request.headers()) {
+            Route::ApiKey => Either::ApiKey {
+                future: self.apikey.call(request),
+            },
+            Route::Jwt => Either::Jwt {
+                future: self.jwt.call(request),
+            },
+            Route::Neither => Either::Missing {
+                response: Some(
+                    self.layer
+                        .missing
+                        .to_response_for(Protocol::of(request.headers())),
+                ),
+            },
+        };
+        CredentialFuture { inner: future }
+    }
+}
+
+pin_project! {
+    /// The response future of [`AnyCredential`].
+    pub struct CredentialFuture<A, J, B> {
+        #[pin]
+        inner: Either<A, J, B>,
+    }
+}
+
+pin_project! {
+    #[project = EitherProj]
+    enum Either<A, J, B> {
+        ApiKey { #[pin] future: A },
+        Jwt { #[pin] future: J },
+        Missing { response: Option<Response<ResponseBody<B>>> },
+    }
+}
+
+impl<A, J, B> fmt::Debug for CredentialFuture<A, J, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialFuture").finish_non_exhaustive()
+    }
+}
+
+impl<A, J, B, E> Future for CredentialFuture<A, J, B>
+where
+    A: Future<Output = Result<Response<ResponseBody<B>>, E>>,
+    J: Future<Output = Result<Response<ResponseBody<B>>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.project() {
+            EitherProj::ApiKey { future } => future.poll(cx),
+            EitherProj::Jwt { future } => future.poll(cx),
+            EitherProj::Missing { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("CredentialFuture polled after completion"))),
+        }
+    }
+}
