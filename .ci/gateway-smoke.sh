@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of the demo gateway binary, as the README runs it: it serves the routes,
 # answers a slow request with a 504 problem within its timeout, keeps credentials out of its
-# logs, refuses an empty key file on SIGHUP, exits 78 on a bad configuration, and on SIGTERM
+# logs, accepts the demo JWT, refuses an empty key file on SIGHUP, exits 78 on a bad configuration, and on SIGTERM
 # lets an in-flight request finish while a half-sent request cannot hold it open.
 # Loopback only. Usage: .ci/gateway-smoke.sh PATH_TO_GATEWAY_BINARY
 set -euo pipefail
@@ -59,6 +59,12 @@ expect 400 -H "x-api-key: $key" -H 'content-type: application/json' -d '{"messag
 expect 422 -H "x-api-key: $key" -H 'content-type: application/json' -d '{"message":"hi","admin":true}' "http://$addr/v1/echo"
 expect 415 -H "x-api-key: $key" -H 'content-type: text/plain' -d '{"message":"hi"}' "http://$addr/v1/echo"
 expect 200 "http://$addr/readyz"
+# JWTs from the demo issuer (discovery and a JWKS fetch, over loopback) beside API keys.
+token=$(grep -o 'a demo token (24 h): [A-Za-z0-9_.-]*' "$log" | head -n1 | sed 's/.*: //')
+[ -n "$token" ] || fail "no demo token in the start-up log"
+expect 200 -H "authorization: Bearer $token" "http://$addr/v1/hello"
+last=A; [ "${token: -1}" = A ] && last=Q
+expect 401 -H "authorization: Bearer ${token%?}$last" "http://$addr/v1/hello"
 expect 200 -H "x-api-key: $key" "http://$addr/v1/upstream"
 curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/upstream" | grep -q '"work":"done"' \
   || fail "/v1/upstream did not pass the upstream's answer on"
@@ -87,7 +93,8 @@ expect 504 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000"
 echo "info: the 504 came after $(( ($(date +%s%N) - start_ns) / 1000000 )) ms (timeout 3 s)"
 curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000" | grep -q '"type":"https://docs.rs/palisade-core' \
   || fail "the 504 body is not a Palisade problem"
-leaks=$(grep -e "$key" -e 'api_key' "$log" | grep -v -e 'accepting the public demo key' -e 'gateway listening' || true)
+leaks=$(grep -e "$key" -e 'api_key' -e "${token:0:40}" "$log" \
+  | grep -v -e 'accepting the public demo key' -e 'gateway listening' -e 'a demo token' || true)
 [ -z "$leaks" ] || fail "a key or a query string reached the log: $leaks"
 echo "ok: no key or query string in the log"
 

@@ -67,6 +67,52 @@ async fn run(flags: &Flags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // JWTs beside API keys: keys from the OIDC issuer (the demo's own, unless --oidc-issuer).
+    let demo_idp = match &settings.oidc_issuer {
+        Some(_) => None,
+        None => match gateway::idp::DemoIdp::spawn().await {
+            Ok(idp) => Some(idp),
+            Err(err) => {
+                eprintln!("error: cannot start the demo identity provider: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let issuer = match (&settings.oidc_issuer, &demo_idp) {
+        (Some(issuer), _) => issuer.clone(),
+        (None, Some(idp)) => idp.issuer().to_owned(),
+        (None, None) => unreachable!("the demo issuer runs without --oidc-issuer"),
+    };
+    match gateway::jwt::layer(&issuer, &settings.jwt_audience) {
+        Ok((layer, source)) => {
+            match source.load().await {
+                Ok(keys) => tracing::info!(%issuer, keys, "JWT keys loaded by OIDC discovery"),
+                Err(err) => tracing::warn!(
+                    %issuer,
+                    %err,
+                    "JWT keys not loaded yet: JWTs get 503 until the issuer answers"
+                ),
+            }
+            settings.config.jwt = Some(layer);
+        }
+        Err(err) => {
+            eprintln!("error: invalid --oidc-issuer: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    if let Some(idp) = &demo_idp {
+        match idp.token(
+            "demo",
+            &["hello:read", "echo:write"],
+            std::time::Duration::from_secs(24 * 3600),
+        ) {
+            Ok(token) => tracing::warn!(
+                issuer = idp.issuer(),
+                "demo issuer running; a demo token (24 h): {token}"
+            ),
+            Err(err) => tracing::error!(%err, "cannot sign the demo token"),
+        }
+    }
     let app = match gateway::app(&settings.config) {
         Ok(app) => app,
         Err(err) => {

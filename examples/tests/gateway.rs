@@ -583,3 +583,68 @@ async fn a_slow_upstream_is_cut_by_the_attempt_timeout_and_demo_headers_steer_it
         .await;
     assert_eq!(short.status, StatusCode::GATEWAY_TIMEOUT);
 }
+
+/// `/v1` with JWTs from the demo issuer (discovery and JWKS over real HTTP) beside API keys.
+#[tokio::test]
+async fn v1_accepts_a_jwt_from_the_issuer_or_an_api_key() {
+    use palisade_examples::gateway::idp::DemoIdp;
+    let idp = DemoIdp::spawn().await.unwrap();
+    let (jwt, _source) = gateway::jwt::layer(idp.issuer(), gateway::idp::DEMO_AUDIENCE).unwrap();
+    let server = start(Config {
+        jwt: Some(jwt),
+        ..Config::default()
+    })
+    .await;
+    let client = Client::new();
+    let url = server.url("/v1/hello");
+    let token = idp
+        .token("ada", &["hello:read"], Duration::from_secs(60))
+        .unwrap();
+    let bearer = format!("Bearer {token}");
+    let reply = client.get(&url, &[("authorization", &bearer)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["message"], "hello, ada");
+    // The API key still works on the same route.
+    assert_eq!(client.get(&url, &[KEY]).await.status, StatusCode::OK);
+    // A token without the route's scope: 403 with the scope it needs.
+    let echo = client
+        .send(
+            Request::post(server.url("/v1/echo"))
+                .header("authorization", &bearer)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(br#"{"message":"hi"}"#)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(echo.status, StatusCode::FORBIDDEN);
+    assert!(
+        echo.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    // Another subject's claims under this token's signature: 401, never echoing the token.
+    let other = idp
+        .token("admin", &["hello:read"], Duration::from_secs(60))
+        .unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        other.split('.').nth(1).unwrap(),
+        parts[2]
+    );
+    let reply = client
+        .get(&url, &[("authorization", &format!("Bearer {forged}"))])
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+    assert_eq!(reply.json()["reason"], "bad_signature");
+    assert!(!reply.text().contains(&forged));
+    let reply = client.get(&url, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        reply.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bearer token or an API key")
+    );
+}

@@ -65,6 +65,14 @@ pub struct Flags {
     /// The most one call to the upstream may take.
     #[arg(long, env = "PALISADE_UPSTREAM_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
+    /// An OIDC issuer whose access tokens (`at+jwt`) `/v1` accepts, its keys found by
+    /// discovery. Without it, the demo's own issuer runs on a loopback port and a demo token is
+    /// printed at start-up.
+    #[arg(long, env = "PALISADE_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The audience tokens must name.
+    #[arg(long, env = "PALISADE_JWT_AUDIENCE", default_value = super::idp::DEMO_AUDIENCE)]
+    pub jwt_audience: String,
     /// The largest request body, in bytes; larger is `413`.
     #[arg(long, env = "PALISADE_MAX_BODY", default_value_t = super::MAX_BODY_BYTES)]
     pub max_body: usize,
@@ -90,6 +98,10 @@ pub struct Settings {
     pub key_file: Option<PathBuf>,
     /// How the demo upstream behaves.
     pub upstream: upstream::Behaviour,
+    /// The OIDC issuer of accepted JWTs (none: the demo issuer).
+    pub oidc_issuer: Option<String>,
+    /// The audience of accepted JWTs.
+    pub jwt_audience: String,
     /// The most one call to the upstream may take.
     pub upstream_timeout: Duration,
     /// How long the upstream's breaker stays open.
@@ -156,6 +168,13 @@ impl Flags {
                 "invalid --max-json-depth: from 1 to 1024".into(),
             ));
         }
+        if self.jwt_audience.trim().is_empty() {
+            return Err(ConfigError("invalid --jwt-audience: empty".into()));
+        }
+        if let Some(issuer) = &self.oidc_issuer {
+            super::jwt::layer(issuer, &self.jwt_audience)
+                .map_err(|err| ConfigError(format!("invalid --oidc-issuer: {err}")))?;
+        }
         let keys: KeyStore = match &self.api_keys {
             Some(path) => apikey::load(path, self.allow_empty_key_file).map_err(|err| {
                 ConfigError(format!("invalid --api-keys {}: {err}", path.display()))
@@ -171,6 +190,7 @@ impl Flags {
                 outbound: None,
                 max_body: self.max_body,
                 max_json_depth: self.max_json_depth,
+                jwt: None,
             },
             server: ServerConfig {
                 header_timeout: self.header_timeout,
@@ -184,6 +204,8 @@ impl Flags {
             },
             upstream_timeout: self.upstream_timeout,
             breaker_wait: self.breaker_wait,
+            oidc_issuer: self.oidc_issuer.clone(),
+            jwt_audience: self.jwt_audience.clone(),
         })
     }
 }

@@ -15,6 +15,8 @@
 //! | [`timeout`] | `palisade-timeout`: the total timeout and the caller's `grpc-timeout` |
 //! | [`apikey`] | `palisade-apikey`: the key store, the embedded demo key, reload on SIGHUP |
 //! | [`json`] | `palisade-json`: strict JSON bodies on `/v1`, within size and nesting limits |
+//! | [`jwt`] | `palisade-jwt`: JWTs on `/v1` beside API keys, keys by OIDC discovery |
+//! | [`idp`] | the demo's OIDC issuer: discovery, a JWKS, the demo token |
 //! | [`outbound`] | the client to the upstream: `palisade-breaker`, per-attempt timeout, deadline propagation |
 //! | [`upstream`] | the demo's in-process upstream, failing and slow on demand |
 //! | [`logging`] | request spans that never hold a query string or a raw path |
@@ -23,7 +25,9 @@
 
 pub mod apikey;
 pub mod flags;
+pub mod idp;
 pub mod json;
+pub mod jwt;
 pub mod logging;
 pub mod outbound;
 pub mod problems;
@@ -66,6 +70,8 @@ pub struct Config {
     pub max_body: usize,
     /// The deepest JSON nesting.
     pub max_json_depth: u32,
+    /// JWTs accepted on `/v1` beside API keys (none: API keys only).
+    pub jwt: Option<palisade::jwt::JwtLayer>,
 }
 
 impl Default for Config {
@@ -77,6 +83,7 @@ impl Default for Config {
             outbound: None,
             max_body: MAX_BODY_BYTES,
             max_json_depth: MAX_JSON_DEPTH,
+            jwt: None,
         }
     }
 }
@@ -89,8 +96,8 @@ impl Default for Config {
 pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
     let timeout = timeout::layer(config.timeout)?;
     let json = json::layer(config.max_body, config.max_json_depth)?;
-    // Every `/v1` route needs an API key, then a body that is strict JSON; `/v1/echo` also the
-    // `echo:write` scope.
+    // Every `/v1` route needs an API key or a JWT, then a body that is strict JSON; `/v1/echo`
+    // also the `echo:write` scope.
     let v1 = Router::new()
         .route(
             "/hello",
@@ -102,8 +109,12 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
         )
         .route("/slow", get(routes::slow))
         .route("/upstream", get(routes::upstream))
-        .layer(json)
-        .layer(ApiKeyLayer::new(config.keys.clone()));
+        .layer(json);
+    let apikey = ApiKeyLayer::new(config.keys.clone());
+    let v1 = match &config.jwt {
+        Some(jwt) => v1.layer(palisade::AnyCredentialLayer::new(apikey, jwt.clone())),
+        None => v1.layer(apikey),
+    };
     let request_id = HeaderName::from_static("x-request-id");
     Ok(Router::new()
         .route("/healthz", get(routes::healthz))
