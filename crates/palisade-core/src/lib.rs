@@ -55,7 +55,9 @@ pub mod serde_duration;
 pub use body::ResponseBody;
 pub use build_error::BuildError;
 pub use classify::{Classify, ErrorClassifier, GrpcClassifier, HttpClassifier, Outcome};
-pub use client_ip::{Cidr, ClientIp, ForwardedHeader, InvalidCidr, TrustedProxies};
+pub use client_ip::{
+    Cidr, ClientIp, ClientIpLayer, ClientIpService, ForwardedHeader, InvalidCidr, TrustedProxies,
+};
 pub use deadline::Deadline;
 pub use grpc::Protocol;
 pub use identity::{Identity, IdentitySource};

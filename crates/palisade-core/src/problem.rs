@@ -76,6 +76,9 @@ pub mod types {
     /// The request body is not in a media type the route accepts (`415`); the `accept` member
     /// says which.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.UNSUPPORTED_MEDIA_TYPE.html";
+    /// A rate limit is exhausted (`429`); `Retry-After` says when to try again, and the
+    /// `limit` member names the limit.
+    pub const RATE_LIMITED: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.RATE_LIMITED.html";
     /// The caller is known but lacks a scope the route requires (`403`).
     ///
     /// The `required_scopes` extension member lists what the route needs.

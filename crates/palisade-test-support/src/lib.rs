@@ -7,6 +7,7 @@
 //!   appears in the logs.
 //! - [`grpc`]: gRPC's Greeter served by tonic, for tests with a real gRPC client.
 //! - [`jwt`]: signing keys and a real JWKS / OIDC discovery server.
+//! - [`redis`]: real `redis-server` processes, standalone or a three-node cluster.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use tokio::sync::oneshot;
 
 pub mod grpc;
 pub mod jwt;
+pub mod redis;
 
 /// An axum router served on a fresh loopback port; shut down when dropped.
 #[derive(Debug)]

@@ -4,6 +4,9 @@
 mod cidr;
 mod node;
 
+mod layer;
+pub use layer::{ClientIpLayer, ClientIpService};
+
 use std::net::IpAddr;
 
 use http::HeaderMap;

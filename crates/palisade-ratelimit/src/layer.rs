@@ -1,0 +1,679 @@
+//! The server layer: several limits (tiers) on one request, `429` when one is exhausted.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::RandomState;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::header::HeaderValue;
+use http::{HeaderName, Method, Request, Response, StatusCode};
+use palisade_core::problem::types;
+use palisade_core::{BuildError, Outcome, Problem, Protocol, Rejection, ResponseBody};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::headers::{is_policy_name, limit_item, policy_item};
+use crate::key::{Key, route};
+use crate::limiter::{Decision, FakeClock, Limiter, LimiterClock};
+use crate::quota::Quota;
+use crate::store::WhenFull;
+
+/// `RateLimit-Policy`.
+pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+type Penalty = Arc<dyn Fn(StatusCode) -> Outcome + Send + Sync>;
+
+/// One limit: a quota over a key, on some routes, enforced, shadowed or as a penalty.
+#[derive(Clone)]
+pub struct Tier {
+    name: String,
+    quota: Quota,
+    key: Key,
+    cost: u32,
+    route: Option<(Option<Method>, String)>,
+    shadow: bool,
+    penalty: Option<Penalty>,
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::RedisStore>,
+}
+
+impl fmt::Debug for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tier")
+            .field("name", &self.name)
+            .field("quota", &self.quota)
+            .field("key", &self.key)
+            .field("cost", &self.cost)
+            .field("route", &self.route)
+            .field("shadow", &self.shadow)
+            .field("penalty", &self.penalty.is_some())
+            .finish()
+    }
+}
+
+impl Tier {
+    /// A limit named `name` (in headers, logs and metrics: 1 to 32 of `[A-Za-z0-9_.-]`) of
+    /// `quota` per `key`.
+    pub fn new(name: impl Into<String>, quota: Quota, key: Key) -> Self {
+        Self {
+            name: name.into(),
+            quota,
+            key,
+            cost: 1,
+            route: None,
+            shadow: false,
+            penalty: None,
+            #[cfg(feature = "redis")]
+            redis: None,
+        }
+    }
+
+    /// Keeps this tier's state in Redis (feature `redis`), shared by every instance of the
+    /// service; see [`RedisStore`](crate::redis::RedisStore). Checks against Redis run after
+    /// the in-process tiers. Penalty mode stays in-process.
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn redis(mut self, store: crate::redis::RedisStore) -> Self {
+        self.redis = Some(store);
+        self
+    }
+
+    fn is_remote(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.redis.is_some() && self.penalty.is_none();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
+    /// What one request costs (default 1), for expensive endpoints.
+    #[must_use]
+    pub fn cost(mut self, cost: u32) -> Self {
+        self.cost = cost;
+        self
+    }
+
+    /// Only requests to `path` (the matched route template under axum, else the path) with
+    /// `method` (any, if `None`) count.
+    #[must_use]
+    pub fn route(mut self, method: Option<Method>, path: impl Into<String>) -> Self {
+        self.route = Some((method, path.into()));
+        self
+    }
+
+    /// Shadow mode: never refuses; what it would refuse is logged and counted.
+    #[must_use]
+    pub fn shadow(mut self, shadow: bool) -> Self {
+        self.shadow = shadow;
+        self
+    }
+
+    /// Penalty mode: a request is charged only when `judge` calls its response a
+    /// [`Outcome::Failure`] (e.g. a `401`), and refused while the key's failures exhausted the
+    /// quota — to slow credential stuffing per IP without limiting good clients.
+    #[must_use]
+    pub fn penalty(
+        mut self,
+        judge: impl Fn(StatusCode) -> Outcome + Send + Sync + 'static,
+    ) -> Self {
+        self.penalty = Some(Arc::new(judge));
+        self
+    }
+
+    fn applies<B>(&self, request: &Request<B>) -> bool {
+        match &self.route {
+            None => true,
+            Some((method, path)) => {
+                method.as_ref().is_none_or(|m| m == request.method()) && route(request) == path
+            }
+        }
+    }
+}
+
+pub(crate) struct TierState {
+    tier: Tier,
+    limiter: ArcSwap<Limiter>,
+    refused: Rejection,
+    policy: ArcSwap<String>,
+}
+
+struct Shared {
+    tiers: Vec<Arc<TierState>>,
+    seed: RandomState,
+    headers_on_success: bool,
+}
+
+/// Rate limits for a service; see the [crate documentation](crate).
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tiers: Vec<&Tier> = self.shared.tiers.iter().map(|t| &t.tier).collect();
+        f.debug_struct("RateLimitLayer")
+            .field("tiers", &tiers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RateLimitLayer`].
+#[must_use]
+#[derive(Debug)]
+pub struct RateLimitBuilder {
+    tiers: Vec<Tier>,
+    capacity: usize,
+    when_full: WhenFull,
+    headers_on_success: bool,
+    clock: Option<FakeClock>,
+}
+
+impl RateLimitLayer {
+    /// A builder: add tiers.
+    pub fn builder() -> RateLimitBuilder {
+        RateLimitBuilder {
+            tiers: Vec::new(),
+            capacity: 100_000,
+            when_full: WhenFull::default(),
+            headers_on_success: false,
+            clock: None,
+        }
+    }
+
+    /// Replaces the quota of the tier `name` at run time; each key keeps what it has used.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for no such tier or an invalid quota.
+    pub fn set_quota(&self, name: &str, quota: Quota) -> Result<(), BuildError> {
+        quota.check()?;
+        let tier = self
+            .shared
+            .tiers
+            .iter()
+            .find(|t| t.tier.name == name)
+            .ok_or_else(|| BuildError::new("tier", "no tier has that name"))?;
+        let current = tier.limiter.load();
+        tier.limiter.store(Arc::new(current.with_quota(quota)));
+        let mut policy = String::new();
+        policy_item(&mut policy, name, &quota);
+        tier.policy.store(Arc::new(policy));
+        tracing::info!(tier = name, %quota, "rate limit changed");
+        Ok(())
+    }
+
+    /// Keys tracked by the tier `name`, and its capacity.
+    pub fn tracked_keys(&self, name: &str) -> Option<(usize, usize)> {
+        self.shared
+            .tiers
+            .iter()
+            .find(|t| t.tier.name == name)
+            .map(|t| {
+                let limiter = t.limiter.load();
+                (limiter.len(), limiter.capacity())
+            })
+    }
+}
+
+impl RateLimitBuilder {
+    /// Adds a limit; a request passes only if every limit that applies admits it.
+    pub fn tier(mut self, tier: Tier) -> Self {
+        self.tiers.push(tier);
+        self
+    }
+
+    /// The most keys each tier tracks (default 100,000); see [`WhenFull`].
+    pub fn capacity(mut self, keys: usize) -> Self {
+        self.capacity = keys;
+        self
+    }
+
+    /// What a new key gets when a tier is full of keys still limited.
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
+    /// Also sends `RateLimit-Policy` and `RateLimit` on admitted responses (default: only on
+    /// `429`).
+    pub fn headers_on_success(mut self, on: bool) -> Self {
+        self.headers_on_success = on;
+        self
+    }
+
+    /// A clock moved by hand, for tests.
+    pub fn clock(mut self, clock: FakeClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the tiers and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for no tier, a name that is not `[A-Za-z0-9_.-]{1,32}` or is used twice,
+    /// an invalid quota, a cost of 0 or above the burst, or a capacity below 64.
+    pub fn build(self) -> Result<RateLimitLayer, BuildError> {
+        if self.tiers.is_empty() {
+            return Err(BuildError::new("tiers", "add at least one tier"));
+        }
+        if self.capacity < 64 {
+            return Err(BuildError::new("capacity", "must be at least 64 keys"));
+        }
+        let clock = self
+            .clock
+            .map_or_else(LimiterClock::real, LimiterClock::Fake);
+        let mut tiers = Vec::with_capacity(self.tiers.len());
+        for tier in self.tiers {
+            if !is_policy_name(&tier.name) {
+                return Err(BuildError::new(
+                    "tier",
+                    "a name is 1 to 32 of A-Z, a-z, 0-9, `_`, `.`, `-`",
+                ));
+            }
+            if tiers
+                .iter()
+                .any(|t: &Arc<TierState>| t.tier.name == tier.name)
+            {
+                return Err(BuildError::new("tier", "two tiers have the same name"));
+            }
+            tier.quota.check()?;
+            if tier.cost == 0 || tier.cost > tier.quota.burst() {
+                return Err(BuildError::new(
+                    "cost",
+                    "must be at least 1 and at most the quota's burst",
+                ));
+            }
+            let limiter = Limiter::new(tier.quota, self.capacity, self.when_full, clock.clone());
+            let refused = Rejection::new(
+                &Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                    .with_type(types::RATE_LIMITED)
+                    .with_title("Too many requests")
+                    .with_detail(format!(
+                        "the rate limit `{}` ({}) is exhausted; retry after the time `Retry-After` gives",
+                        tier.name, tier.quota
+                    ))
+                    .with_extension("limit", tier.name.clone()),
+            );
+            let mut policy = String::new();
+            policy_item(&mut policy, &tier.name, &tier.quota);
+            tiers.push(Arc::new(TierState {
+                limiter: ArcSwap::from_pointee(limiter),
+                refused,
+                policy: ArcSwap::from_pointee(policy),
+                tier,
+            }));
+        }
+        Ok(RateLimitLayer {
+            shared: Arc::new(Shared {
+                tiers,
+                seed: RandomState::new(),
+                headers_on_success: self.headers_on_success,
+            }),
+        })
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service of [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the response phase still has to do.
+struct After {
+    /// Headers for an admitted response.
+    headers: Option<(HeaderValue, HeaderValue)>,
+    /// Penalty tiers to charge if the response is a failure.
+    penalties: Vec<(Arc<TierState>, u64)>,
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn count(tier: &str, outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_ratelimit_requests_total", "tier" => tier.to_owned(), "outcome" => outcome)
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (tier, outcome);
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        let mut refusal: Option<(&Arc<TierState>, Decision)> = None;
+        let mut applied: Vec<(&Arc<TierState>, Decision)> = Vec::new();
+        let mut penalties = Vec::new();
+        let mut remote: Vec<(Arc<TierState>, String)> = Vec::new();
+        for state in &shared.tiers {
+            let tier = &state.tier;
+            if !tier.applies(&request) {
+                continue;
+            }
+            if tier.is_remote() {
+                #[cfg(feature = "redis")]
+                if let Some(name) = tier.key.shared_name(&request) {
+                    remote.push((state.clone(), name));
+                }
+                continue;
+            }
+            let Some(key) = tier.key.hash(&shared.seed, &request) else {
+                continue;
+            };
+            let limiter = state.limiter.load();
+            let decision = if tier.penalty.is_some() {
+                penalties.push((state.clone(), key));
+                limiter.would_admit(key)
+            } else {
+                limiter.check(key, tier.cost)
+            };
+            if decision.allowed {
+                if shared.headers_on_success {
+                    applied.push((state, decision));
+                }
+                continue;
+            }
+            if tier.shadow {
+                count(&tier.name, "shadow_refused");
+                tracing::info!(tier = tier.name, "rate limit would refuse (shadow mode)");
+                continue;
+            }
+            count(&tier.name, "refused");
+            tracing::debug!(tier = tier.name, "rate limited");
+            refusal = Some((state, decision));
+            break;
+        }
+        let protocol = Protocol::of(request.headers());
+        if let Some((state, decision)) = refusal {
+            return ResponseFuture {
+                state: State::Refused {
+                    response: Some(refuse(state, &decision, protocol)),
+                },
+            };
+        }
+        let applied: Vec<(Arc<TierState>, Decision)> =
+            applied.into_iter().map(|(s, d)| (s.clone(), d)).collect();
+        if remote.is_empty() {
+            let after = after(applied, penalties);
+            return ResponseFuture {
+                state: State::Calling {
+                    future: self.inner.call(request),
+                    after,
+                },
+            };
+        }
+        let clone = self.inner.clone();
+        let service = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            state: State::Remote {
+                checking: Box::pin(check_remote(remote, shared.headers_on_success)),
+                pending: Some(Box::new(Pending {
+                    request,
+                    service,
+                    applied,
+                    penalties,
+                    protocol,
+                })),
+            },
+        }
+    }
+}
+
+/// The `429` (or `503`) for a refusal by `state`.
+fn refuse<B>(
+    state: &TierState,
+    decision: &Decision,
+    protocol: Protocol,
+) -> Response<ResponseBody<B>> {
+    let wait = decision.retry_after.unwrap_or(Duration::from_secs(1));
+    let mut response = state.refused.to_response_retry_after(protocol, wait);
+    let mut limit = String::new();
+    limit_item(&mut limit, &state.tier.name, decision);
+    let headers = response.headers_mut();
+    headers.insert(RATELIMIT_POLICY.clone(), header_value(&state.policy.load()));
+    headers.insert(RATELIMIT.clone(), header_value(&limit));
+    response
+}
+
+/// What the response phase must do, if anything.
+fn after(
+    applied: Vec<(Arc<TierState>, Decision)>,
+    penalties: Vec<(Arc<TierState>, u64)>,
+) -> Option<Box<After>> {
+    let headers = (!applied.is_empty()).then(|| {
+        let mut policy = String::new();
+        let mut limit = String::new();
+        for (state, decision) in &applied {
+            if !policy.is_empty() {
+                policy.push_str(", ");
+            }
+            policy.push_str(&state.policy.load());
+            limit_item(&mut limit, &state.tier.name, decision);
+        }
+        (header_value(&policy), header_value(&limit))
+    });
+    (headers.is_some() || !penalties.is_empty()).then(|| Box::new(After { headers, penalties }))
+}
+
+/// How the remote tiers decided.
+#[cfg_attr(
+    not(feature = "redis"),
+    allow(dead_code, reason = "only the Redis backend refuses remotely")
+)]
+enum Remote {
+    /// Every remote tier admitted (with the decisions kept for headers).
+    Admitted(Vec<(Arc<TierState>, Decision)>),
+    /// A tier refused.
+    Refused(Arc<TierState>, Decision),
+    /// The backend failed and the tier fails closed.
+    Unavailable,
+}
+
+#[cfg(feature = "redis")]
+async fn check_remote(remote: Vec<(Arc<TierState>, String)>, keep: bool) -> Remote {
+    let mut admitted = Vec::new();
+    for (state, key) in remote {
+        let Some(store) = &state.tier.redis else {
+            continue;
+        };
+        let quota = state.limiter.load().quota();
+        match store
+            .check(&state.tier.name, &key, quota, state.tier.cost)
+            .await
+        {
+            Ok(decision) if decision.allowed => {
+                if keep {
+                    admitted.push((state.clone(), decision));
+                }
+            }
+            Ok(decision) => {
+                if state.tier.shadow {
+                    count(&state.tier.name, "shadow_refused");
+                    continue;
+                }
+                count(&state.tier.name, "refused");
+                return Remote::Refused(state, decision);
+            }
+            Err(error) => {
+                count(&state.tier.name, "backend_error");
+                #[cfg(feature = "metrics")]
+                metrics::counter!("palisade_ratelimit_backend_errors_total", "tier" => state.tier.name.clone())
+                    .increment(1);
+                tracing::warn!(tier = state.tier.name, ?error, policy = ?store.failure_policy(), "rate limit backend failed");
+                if store.failure_policy() == crate::redis::FailurePolicy::FailClosed {
+                    return Remote::Unavailable;
+                }
+            }
+        }
+    }
+    Remote::Admitted(admitted)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn check_remote(_remote: Vec<(Arc<TierState>, String)>, _keep: bool) -> Remote {
+    Remote::Admitted(Vec::new())
+}
+
+/// A request waiting for the remote tiers.
+struct Pending<S, ReqBody> {
+    request: Request<ReqBody>,
+    service: S,
+    applied: Vec<(Arc<TierState>, Decision)>,
+    penalties: Vec<(Arc<TierState>, u64)>,
+    protocol: Protocol,
+}
+
+pin_project! {
+    /// The response future of [`RateLimit`].
+    pub struct ResponseFuture<S, ReqBody, B>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody, B>,
+    }
+}
+
+type Checking = Pin<Box<dyn Future<Output = Remote> + Send>>;
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody, B>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Calling {
+            #[pin]
+            future: S::Future,
+            after: Option<Box<After>>,
+        },
+        Remote {
+            checking: Checking,
+            pending: Option<Box<Pending<S, ReqBody>>>,
+        },
+        Refused {
+            response: Option<Response<ResponseBody<B>>>,
+        },
+    }
+}
+
+impl<S, ReqBody, B> fmt::Debug for ResponseFuture<S, ReqBody, B>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, B> Future for ResponseFuture<S, ReqBody, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                StateProj::Refused { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("ResponseFuture polled after completion")));
+                }
+                StateProj::Remote { checking, pending } => {
+                    let outcome = ready!(checking.as_mut().poll(cx));
+                    let pending = *pending
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    match outcome {
+                        Remote::Refused(state, decision) => State::Refused {
+                            response: Some(refuse(&state, &decision, pending.protocol)),
+                        },
+                        Remote::Unavailable => State::Refused {
+                            response: Some(unavailable(pending.protocol)),
+                        },
+                        Remote::Admitted(remote) => {
+                            let mut applied = pending.applied;
+                            applied.extend(remote);
+                            let mut service = pending.service;
+                            State::Calling {
+                                future: service.call(pending.request),
+                                after: after(applied, pending.penalties),
+                            }
+                        }
+                    }
+                }
+                StateProj::Calling { future, after } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(after) = after.take() {
+                        let status = response.status();
+                        for (state, key) in &after.penalties {
+                            let judge = state.tier.penalty.as_ref().expect("a penalty tier");
+                            if judge(status) == Outcome::Failure {
+                                count(&state.tier.name, "penalized");
+                                let _ = state.limiter.load().check(*key, state.tier.cost);
+                            }
+                        }
+                        if let Some((policy, limit)) = after.headers {
+                            let headers = response.headers_mut();
+                            headers.insert(RATELIMIT_POLICY.clone(), policy);
+                            headers.insert(RATELIMIT.clone(), limit);
+                        }
+                    }
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+            };
+            self.as_mut().project().state.set(next);
+        }
+    }
+}
+
+/// `503`: a tier that fails closed could not reach its backend.
+fn unavailable<B>(protocol: Protocol) -> Response<ResponseBody<B>> {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+        .with_type(types::UNAVAILABLE)
+        .with_title("Rate limit unavailable")
+        .with_detail("the rate limit's shared store did not answer; try again shortly")
+        .into_response_for(protocol)
+}

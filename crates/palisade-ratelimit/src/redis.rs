@@ -1,0 +1,318 @@
+//! The shared backend (feature `redis`): GCRA in one atomic Lua script per check, on the Redis
+//! server's clock, so every instance of a service shares one quota per key.
+//!
+//! - **One round trip**: `EVALSHA` of one script per check (the `redis` crate falls back to
+//!   loading it on `NOSCRIPT`), reading and writing a single key, so it runs on Redis Cluster
+//!   and Valkey alike; the key expires once its permits are all back.
+//! - **Server clock**: the script reads `TIME`, so instances' clocks need not agree.
+//! - **Connections**: a multiplexed, auto-reconnecting `ConnectionManager`, or (feature
+//!   `redis-cluster`) the cluster client, which routes each key to its slot's node.
+//! - **Failures**: each call has a timeout; when Redis does not answer in time or errs,
+//!   [`FailurePolicy`] decides (fail open by default, with a warning and a metric).
+//! - **Lease mode** ([`RedisStore::lease`]): each instance takes permits from Redis `batch` at
+//!   a time and spends them locally, one Redis call per `batch` requests. A lease lives at most
+//!   `batch` emission intervals. Permits are taken before they are spent, so a key is never
+//!   granted more than its quota by Redis; what changes is when: leased permits may be spent up
+//!   to a lease's life after Redis counted them, so in any window of the quota's period a key
+//!   can see at most `instances × (batch − 1)` requests more than the quota.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::Script;
+use tokio::time::Instant;
+
+use crate::limiter::Decision;
+use crate::quota::Quota;
+
+/// The GCRA, atomically, on the server's clock: grants up to `want` permits if at least
+/// `need` are free (a plain check asks `want = need = cost`; a lease asks for a batch and takes
+/// what is there). Microseconds: exact in a Lua number for centuries. Returns
+/// `{granted, retry_after_us, reset_us}`.
+const GCRA: &str = r"
+local key = KEYS[1]
+local t = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local need = tonumber(ARGV[4])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', key) or now)
+if tat < now then tat = now end
+if t * (need - 1) > tau then
+  return {0, -1, tat - now}
+end
+local room = math.floor((now + tau - tat) / t) + 1
+if room < need then
+  return {0, tat + t * (need - 1) - tau - now, tat - now}
+end
+local granted = math.min(room, want)
+local next = tat + t * granted
+redis.call('SET', key, string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000) + 1)
+return {granted, 0, next - now}
+";
+
+/// What to do when Redis does not answer in time or fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum FailurePolicy {
+    /// Admit the request (logged at `warn`, counted as
+    /// `palisade_ratelimit_backend_errors_total`): Redis being down does not take the service
+    /// down. The default.
+    #[default]
+    FailOpen,
+    /// Refuse the request with `503`: nothing passes unlimited.
+    FailClosed,
+}
+
+#[derive(Clone)]
+enum Connection {
+    Single(redis::aio::ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+/// Why a backend check had no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BackendError {
+    Timeout,
+    Redis,
+}
+
+/// A Redis-backed store for a tier; see the [module documentation](self).
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    script: Arc<Script>,
+    prefix: Arc<str>,
+    timeout: Duration,
+    failure: FailurePolicy,
+    lease: Option<Arc<Leases>>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("failure", &self.failure)
+            .field("lease", &self.lease.as_ref().map(|l| l.batch))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store on one Redis (or Valkey) server, with an auto-reconnecting multiplexed
+    /// connection. Keys are `<prefix>:<tier>:<hash>`; the default prefix is `palisade:rl`.
+    ///
+    /// # Errors
+    ///
+    /// When the URL does not parse or the first connection fails.
+    pub async fn connect(url: &str) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let manager = redis::aio::ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self::with_connection(Connection::Single(manager)))
+    }
+
+    /// A store on a Redis Cluster, from any of its nodes (feature `redis-cluster`). Each key
+    /// lives on its slot's node; one script call touches one key, as the cluster requires.
+    ///
+    /// # Errors
+    ///
+    /// When a URL does not parse or the cluster cannot be reached.
+    #[cfg(feature = "redis-cluster")]
+    pub async fn connect_cluster(urls: &[&str]) -> redis::RedisResult<Self> {
+        let client = redis::cluster::ClusterClient::builder(urls.iter().copied())
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(2))
+            .build()?;
+        let connection = client.get_async_connection().await?;
+        Ok(Self::with_connection(Connection::Cluster(connection)))
+    }
+
+    fn with_connection(connection: Connection) -> Self {
+        Self {
+            connection,
+            script: Arc::new(Script::new(GCRA)),
+            prefix: Arc::from("palisade:rl"),
+            timeout: Duration::from_millis(100),
+            failure: FailurePolicy::default(),
+            lease: None,
+        }
+    }
+
+    /// The prefix of every key.
+    #[must_use]
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Arc::from(prefix);
+        self
+    }
+
+    /// The longest one check may take (default 100 ms).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// What happens when Redis fails.
+    #[must_use]
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
+        self
+    }
+
+    /// Lease mode: take permits `batch` at a time (at least 2; see the module docs).
+    #[must_use]
+    pub fn lease(mut self, batch: u32) -> Self {
+        self.lease = (batch >= 2).then(|| {
+            Arc::new(Leases {
+                batch,
+                held: Mutex::new(HashMap::new()),
+            })
+        });
+        self
+    }
+
+    pub(crate) fn failure_policy(&self) -> FailurePolicy {
+        self.failure
+    }
+
+    /// Charges `cost` to `key` of `tier` under `quota`, on Redis (or from a lease).
+    pub(crate) async fn check(
+        &self,
+        tier: &str,
+        key: &str,
+        quota: Quota,
+        cost: u32,
+    ) -> Result<Decision, BackendError> {
+        if let Some(leases) = &self.lease {
+            if cost == 1 && leases.take(key) {
+                return Ok(Decision {
+                    allowed: true,
+                    remaining: 0,
+                    reset: quota.emission_interval(),
+                    retry_after: None,
+                });
+            }
+            let batch = leases.batch.min(quota.burst());
+            let (granted, decision) = self.call(tier, key, quota, batch, 1).await?;
+            if granted > 1 {
+                let life = quota.emission_interval() * batch;
+                leases.put(key, granted - 1, Instant::now() + life);
+            }
+            return Ok(decision);
+        }
+        self.call(tier, key, quota, cost, cost)
+            .await
+            .map(|(_, decision)| decision)
+    }
+
+    /// One script call: up to `want` permits if `need` are free; how many were granted.
+    async fn call(
+        &self,
+        tier: &str,
+        key: &str,
+        quota: Quota,
+        want: u32,
+        need: u32,
+    ) -> Result<(u32, Decision), BackendError> {
+        let t = micros(quota.emission_interval()).max(1);
+        let tau = t.saturating_mul(u64::from(quota.burst().saturating_sub(1)));
+        let redis_key = format!("{}:{tier}:{key}", self.prefix);
+        let mut invocation = self.script.key(redis_key);
+        invocation.arg(t).arg(tau).arg(want).arg(need);
+        let call = async {
+            match &self.connection {
+                Connection::Single(manager) => {
+                    let mut connection = manager.clone();
+                    invocation
+                        .invoke_async::<(i64, i64, i64)>(&mut connection)
+                        .await
+                }
+                #[cfg(feature = "redis-cluster")]
+                Connection::Cluster(cluster) => {
+                    let mut connection = cluster.clone();
+                    invocation
+                        .invoke_async::<(i64, i64, i64)>(&mut connection)
+                        .await
+                }
+            }
+        };
+        let (granted, retry_after, reset) = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| BackendError::Timeout)?
+            .map_err(|_| BackendError::Redis)?;
+        let granted = u32::try_from(granted).unwrap_or(0);
+        let reset_us = u64::try_from(reset).unwrap_or(0);
+        let window = tau + t;
+        let remaining = u32::try_from(window.saturating_sub(reset_us) / t).unwrap_or(0);
+        let allowed = granted > 0;
+        Ok((
+            granted,
+            Decision {
+                allowed,
+                remaining: if allowed { remaining } else { 0 },
+                reset: Duration::from_micros(reset_us),
+                retry_after: (!allowed).then(|| {
+                    u64::try_from(retry_after).map_or(quota.period(), Duration::from_micros)
+                }),
+            },
+        ))
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Permits taken from Redis and not yet spent, per key (bounded: expired leases are dropped
+/// as new ones are written, and at most 100,000 keys hold one).
+struct Leases {
+    batch: u32,
+    held: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+const MAX_LEASES: usize = 100_000;
+
+impl Leases {
+    fn take(&self, key: &str) -> bool {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.get_mut(key) {
+            Some((left, until)) if *left > 0 && Instant::now() < *until => {
+                *left -= 1;
+                true
+            }
+            Some(_) => {
+                held.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn put(&self, key: &str, left: u32, until: Instant) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.len() >= MAX_LEASES {
+            let now = Instant::now();
+            held.retain(|_, (left, until)| *left > 0 && *until > now);
+            if held.len() >= MAX_LEASES {
+                return;
+            }
+        }
+        held.insert(key.to_owned(), (left, until));
+    }
+}

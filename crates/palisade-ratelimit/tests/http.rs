@@ -1,0 +1,390 @@
+//! The rate-limit layer over real HTTP on 127.0.0.1 with a hand-moved clock: exact
+//! admit/refuse sequences, `Retry-After` and `RateLimit` values, tiers, routes, costs, shadow
+//! and penalty modes, run-time quota changes, a gRPC client, and the client-side limiter.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::{get, post};
+use http::{Method, Request, StatusCode};
+use palisade_core::problem::types;
+use palisade_core::{ClientIpLayer, Identity, IdentitySource, Outcome, TrustedProxies};
+use palisade_ratelimit::{
+    ClientError, ClientRateLimitLayer, FakeClock, Key, Quota, RateLimitLayer, Tier,
+};
+use palisade_test_support::{Client, Reply, TestServer};
+use tower::{Layer, ServiceExt, service_fn};
+
+/// Every request carries `X-Forwarded-For: <client>` from the trusted loopback proxy, and an
+/// `Identity` for `x-user`, so tests pick the client IP and the caller.
+fn app(limits: RateLimitLayer) -> Router {
+    Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .route("/export", post(|| async { "exported" }))
+        .route(
+            "/login",
+            post(|request: Request<axum::body::Body>| async move {
+                if request.headers().contains_key("x-good-password") {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNAUTHORIZED
+                }
+            }),
+        )
+        .layer(limits)
+        .layer(axum::middleware::from_fn(
+            |mut request: Request<axum::body::Body>, next: axum::middleware::Next| async move {
+                if let Some(user) = request
+                    .headers()
+                    .get("x-user")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    let identity = Identity::new(user.to_owned(), IdentitySource::ApiKey);
+                    request.extensions_mut().insert(identity);
+                }
+                next.run(request).await
+            },
+        ))
+        .layer(
+            ClientIpLayer::new(TrustedProxies::new(["127.0.0.1/32"]).unwrap())
+                .peer(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+        )
+}
+
+async fn get_as(server: &TestServer, path: &str, ip: &str, user: Option<&str>) -> Reply {
+    let mut headers = vec![("x-forwarded-for", ip)];
+    if let Some(user) = user {
+        headers.push(("x-user", user));
+    }
+    Client::new().get(&server.url(path), &headers).await
+}
+
+async fn post_as(server: &TestServer, path: &str, ip: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut request = Request::post(server.url(path)).header("x-forwarded-for", ip);
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    Client::new()
+        .send(request.body(http_body_util::Full::default()).unwrap())
+        .await
+}
+
+fn statuses(replies: &[Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.status.as_u16()).collect()
+}
+
+#[tokio::test]
+async fn per_ip_sequence_with_retry_after_and_headers() {
+    let clock = FakeClock::new();
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new(
+            "ip",
+            Quota::per_second(2).with_burst(3),
+            Key::client_ip(),
+        ))
+        .headers_on_success(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    let mut replies = Vec::new();
+    for _ in 0..4 {
+        replies.push(get_as(&server, "/orders", "203.0.113.1", None).await);
+    }
+    assert_eq!(statuses(&replies), [200, 200, 200, 429]);
+    let remaining: Vec<Option<&str>> = replies.iter().map(|r| r.header("ratelimit")).collect();
+    assert_eq!(
+        remaining,
+        [
+            Some("\"ip\";r=2;t=1"),
+            Some("\"ip\";r=1;t=1"),
+            Some("\"ip\";r=0;t=2"),
+            Some("\"ip\";r=0;t=2")
+        ]
+    );
+    let refused = &replies[3];
+    assert_eq!(
+        refused.header("retry-after"),
+        Some("1"),
+        "500 ms rounds up to 1 s"
+    );
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"ip\";q=2;w=1"));
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(refused.json()["type"], types::RATE_LIMITED);
+    assert_eq!(refused.json()["limit"], "ip");
+    // Another client is untouched; after the wait the first is admitted again.
+    assert_eq!(
+        get_as(&server, "/orders", "203.0.113.2", None).await.status,
+        200
+    );
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(
+        get_as(&server, "/orders", "203.0.113.1", None).await.status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "203.0.113.1", None).await.status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn tiers_routes_and_costs() {
+    let clock = FakeClock::new();
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("ip", Quota::per_second(100), Key::client_ip()))
+        .tier(Tier::new("user", Quota::per_minute(5), Key::identity()))
+        .tier(
+            Tier::new("export", Quota::per_minute(10), Key::identity())
+                .route(Some(Method::POST), "/export")
+                .cost(5),
+        )
+        .clock(clock)
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    // No identity: the user tier does not apply.
+    for _ in 0..8 {
+        assert_eq!(
+            get_as(&server, "/orders", "198.51.100.1", None)
+                .await
+                .status,
+            200
+        );
+    }
+    // ada: 5 per minute whatever her address.
+    let mut replies = Vec::new();
+    for i in 0..6 {
+        replies.push(
+            get_as(
+                &server,
+                "/orders",
+                &format!("198.51.100.{}", 10 + i),
+                Some("ada"),
+            )
+            .await,
+        );
+    }
+    assert_eq!(statuses(&replies), [200, 200, 200, 200, 200, 429]);
+    assert_eq!(replies[5].json()["limit"], "user");
+    // Exports cost 5 of 10: two, then refused; GETs do not count there.
+    let export = |user: &'static str| {
+        let server = &server;
+        async move {
+            let request = Request::post(server.url("/export"))
+                .header("x-forwarded-for", "198.51.100.50")
+                .header("x-user", user)
+                .body(http_body_util::Full::default())
+                .unwrap();
+            Client::new().send(request).await
+        }
+    };
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        replies.push(export("bob").await);
+    }
+    assert_eq!(statuses(&replies), [200, 200, 429]);
+    assert_eq!(replies[2].json()["limit"], "export");
+}
+
+#[tokio::test]
+async fn shadow_mode_never_refuses() {
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("ip", Quota::per_minute(1), Key::client_ip()).shadow(true))
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    for _ in 0..5 {
+        assert_eq!(
+            get_as(&server, "/orders", "192.0.2.1", None).await.status,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn penalty_mode_counts_only_failures() {
+    let clock = FakeClock::new();
+    let limits = RateLimitLayer::builder()
+        .tier(
+            Tier::new("login-failures", Quota::per_minute(3), Key::client_ip())
+                .route(Some(Method::POST), "/login")
+                .penalty(|status| {
+                    if status == StatusCode::UNAUTHORIZED {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    }
+                }),
+        )
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    // Good logins never count.
+    for _ in 0..10 {
+        let reply = post_as(&server, "/login", "192.0.2.7", &[("x-good-password", "1")]).await;
+        assert_eq!(reply.status, 200);
+    }
+    // Three failures, then even a good password is refused until the quota recovers.
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        replies.push(post_as(&server, "/login", "192.0.2.7", &[]).await);
+    }
+    assert_eq!(statuses(&replies), [401, 401, 401]);
+    let refused = post_as(&server, "/login", "192.0.2.7", &[("x-good-password", "1")]).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after"), Some("20"));
+    // Another address is not slowed.
+    assert_eq!(
+        post_as(&server, "/login", "192.0.2.8", &[("x-good-password", "1")])
+            .await
+            .status,
+        200
+    );
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(
+        post_as(&server, "/login", "192.0.2.7", &[("x-good-password", "1")])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_quota_changes_at_run_time_without_losing_state() {
+    let clock = FakeClock::new();
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("ip", Quota::per_minute(2), Key::client_ip()))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits.clone())).await;
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.9", None).await.status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.9", None).await.status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.9", None).await.status,
+        429
+    );
+    limits.set_quota("ip", Quota::per_minute(3)).unwrap();
+    // The two requests made still count: one more fits a burst of 3.
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.9", None).await.status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.9", None).await.status,
+        429
+    );
+    assert!(limits.set_quota("nope", Quota::per_second(1)).is_err());
+    assert!(limits.set_quota("ip", Quota::per_second(0)).is_err());
+}
+
+#[tokio::test]
+async fn settings_are_checked() {
+    let bad = [
+        RateLimitLayer::builder().build(),
+        RateLimitLayer::builder()
+            .tier(Tier::new("a b", Quota::per_second(1), Key::global()))
+            .build(),
+        RateLimitLayer::builder()
+            .tier(Tier::new("a", Quota::per_second(1), Key::global()))
+            .tier(Tier::new("a", Quota::per_second(1), Key::global()))
+            .build(),
+        RateLimitLayer::builder()
+            .tier(Tier::new("a", Quota::per_second(5), Key::global()).cost(6))
+            .build(),
+        RateLimitLayer::builder()
+            .tier(Tier::new("a", Quota::per_second(1), Key::global()))
+            .capacity(10)
+            .build(),
+    ];
+    for result in bad {
+        assert!(result.is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_grpc_caller_gets_resource_exhausted() {
+    use palisade_test_support::grpc::{
+        self, hello::HelloRequest, hello::greeter_client::GreeterClient,
+    };
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("global", Quota::per_minute(1), Key::global()))
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    let (incoming, addr) = grpc::listener().await;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(limits)
+            .add_service(grpc::greeter())
+            .serve_with_incoming(incoming),
+    );
+    let mut client = GreeterClient::new(grpc::channel(addr).await);
+    let hello = || HelloRequest {
+        name: "ada".into(),
+        count: 0,
+    };
+    assert!(client.say_hello(hello()).await.is_ok());
+    let status = client.say_hello(hello()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(status.metadata().get("grpc-retry-pushback-ms").is_some());
+}
+
+#[tokio::test]
+async fn the_client_limiter_waits_then_gives_up() {
+    let layer = ClientRateLimitLayer::new(Quota::per_second(10).with_burst(1))
+        .max_wait(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(|n: u32| async move { Ok::<_, Infallible>(n) }));
+    // The first passes at once; the second waits about 100 ms for its permit.
+    assert_eq!(service.clone().oneshot(1).await.unwrap(), 1);
+    assert_eq!(service.clone().oneshot(2).await.unwrap(), 2);
+    // Clones share the quota: ten at once cannot all pass within 500 ms.
+    let tight = ClientRateLimitLayer::new(Quota::per_second(10).with_burst(1))
+        .max_wait(Duration::from_millis(150))
+        .build()
+        .unwrap()
+        .layer(service_fn(|n: u32| async move { Ok::<_, Infallible>(n) }));
+    let results = futures_join(tight, 10).await;
+    let limited = results
+        .iter()
+        .filter(|r| matches!(r, Err(ClientError::Limited(_))))
+        .count();
+    assert!(limited >= 7, "{limited} of 10 limited");
+}
+
+async fn futures_join<S>(service: S, n: u32) -> Vec<Result<u32, ClientError<Infallible>>>
+where
+    S: tower::Service<u32, Response = u32, Error = ClientError<Infallible>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move { service.oneshot(i).await }));
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
