@@ -188,7 +188,7 @@ where
         Box::pin(async move {
             let mut waited = Duration::ZERO;
             loop {
-                let decision = limiter.check(OUTBOUND, 1);
+                let decision = limiter.check(OUTBOUND, 1, false);
                 if decision.allowed {
                     break;
                 }

@@ -1,7 +1,9 @@
 //! What a limit is keyed by.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher};
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use http::{HeaderName, Method, Request};
@@ -111,7 +113,9 @@ impl Key {
         self
     }
 
-    /// The request's key, hashed with `seed` (per process: no client can aim at a bucket).
+    /// The request's key, hashed with `seed` (random per layer: no client can aim at a
+    /// bucket without knowing it).
+    #[inline]
     pub(crate) fn hash<B>(&self, seed: &RandomState, request: &Request<B>) -> Option<u64> {
         let mut hasher = seed.build_hasher();
         self.write(&mut hasher, request)?;
@@ -123,17 +127,19 @@ impl Key {
     #[cfg(feature = "redis")]
     pub(crate) fn shared_name<B>(&self, request: &Request<B>) -> Option<String> {
         use sha2::Digest;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut hasher = Sha256Hasher(sha2::Sha256::new());
         self.write(&mut hasher, request)?;
         let digest = hasher.0.finalize();
         let mut name = String::with_capacity(32);
         for byte in &digest[..16] {
-            use std::fmt::Write as _;
-            let _ = write!(name, "{byte:02x}");
+            name.push(char::from(HEX[usize::from(byte >> 4)]));
+            name.push(char::from(HEX[usize::from(byte & 0x0F)]));
         }
         Some(name)
     }
 
+    #[inline]
     fn write<B>(&self, hasher: &mut impl Hasher, request: &Request<B>) -> Option<()> {
         for part in &self.parts {
             match part {

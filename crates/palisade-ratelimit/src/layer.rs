@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::hash::RandomState;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Cache};
+use foldhash::fast::RandomState;
 use http::header::HeaderValue;
 use http::{HeaderName, Method, Request, Response, StatusCode};
 use palisade_core::problem::types;
@@ -54,7 +54,7 @@ impl fmt::Debug for Tier {
             .field("route", &self.route)
             .field("shadow", &self.shadow)
             .field("penalty", &self.penalty.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,8 +137,13 @@ impl Tier {
 }
 
 pub(crate) struct TierState {
+    /// Checks since the key-count gauge was last set.
+    #[cfg(feature = "metrics")]
+    checks: std::sync::atomic::AtomicU32,
+    /// Whether a request without this tier's key was reported.
+    keyless_reported: std::sync::atomic::AtomicBool,
     tier: Tier,
-    limiter: ArcSwap<Limiter>,
+    limiter: Arc<ArcSwap<Limiter>>,
     refused: Rejection,
     policy: ArcSwap<String>,
 }
@@ -147,6 +152,9 @@ struct Shared {
     tiers: Vec<Arc<TierState>>,
     seed: RandomState,
     headers_on_success: bool,
+    /// Only local tiers, no penalty tier, no headers on admitted responses: a check needs
+    /// nothing after the response.
+    simple: bool,
 }
 
 /// Rate limits for a service; see the [crate documentation](crate).
@@ -305,17 +313,25 @@ impl RateLimitBuilder {
             let mut policy = String::new();
             policy_item(&mut policy, &tier.name, &tier.quota);
             tiers.push(Arc::new(TierState {
-                limiter: ArcSwap::from_pointee(limiter),
+                #[cfg(feature = "metrics")]
+                checks: std::sync::atomic::AtomicU32::new(0),
+                keyless_reported: std::sync::atomic::AtomicBool::new(false),
+                limiter: Arc::new(ArcSwap::from_pointee(limiter)),
                 refused,
                 policy: ArcSwap::from_pointee(policy),
                 tier,
             }));
         }
+        let simple = !self.headers_on_success
+            && tiers
+                .iter()
+                .all(|t| !t.tier.is_remote() && t.tier.penalty.is_none());
         Ok(RateLimitLayer {
             shared: Arc::new(Shared {
                 tiers,
-                seed: RandomState::new(),
+                seed: RandomState::default(),
                 headers_on_success: self.headers_on_success,
+                simple,
             }),
         })
     }
@@ -327,6 +343,12 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RateLimit {
             inner,
+            limiters: self
+                .shared
+                .tiers
+                .iter()
+                .map(|t| Cache::new(t.limiter.clone()))
+                .collect(),
             shared: self.shared.clone(),
         }
     }
@@ -336,6 +358,8 @@ impl<S> Layer<S> for RateLimitLayer {
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,
+    /// Each tier's limiter, cached: a load is one generation check until the quota changes.
+    limiters: Vec<Cache<Arc<ArcSwap<Limiter>>, Arc<Limiter>>>,
     shared: Arc<Shared>,
 }
 
@@ -380,33 +404,106 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if self.shared.simple {
+            return self.call_simple(request);
+        }
+        self.call_general(request)
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// Counts a check for the key-count gauge, setting the gauge every 4096 checks.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn sample_keys(state: &TierState, limiter: &Limiter) {
+        if state
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .trailing_zeros()
+            >= 12
+        {
+            #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+            metrics::gauge!("palisade_ratelimit_keys", "tier" => state.tier.name.clone())
+                .set(limiter.len() as f64);
+        }
+    }
+
+    /// Local tiers only and nothing to do after the response: each tier checks and the
+    /// first refusal answers.
+    #[inline]
+    fn call_simple<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        let shared = &*self.shared;
+        for (state, limiter) in shared.tiers.iter().zip(self.limiters.iter_mut()) {
+            let tier = &state.tier;
+            if !tier.applies(&request) {
+                continue;
+            }
+            let Some(key) = local_key(shared, state, &request) else {
+                continue;
+            };
+            let limiter = limiter.load();
+            #[cfg(feature = "metrics")]
+            Self::sample_keys(state, limiter);
+            let decision = limiter.check(key, tier.cost, false);
+            if !decision.allowed && !refused_in_shadow(tier) {
+                return refused(state, &decision, &request);
+            }
+        }
+        ResponseFuture {
+            state: State::Calling {
+                future: self.inner.call(request),
+                after: None,
+            },
+        }
+    }
+
+    /// Every other case: remote tiers, penalties, headers on admitted responses.
+    #[inline(never)]
+    fn call_general<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    {
         let shared = &self.shared;
         let mut refusal: Option<(&Arc<TierState>, Decision)> = None;
         let mut applied: Vec<(&Arc<TierState>, Decision)> = Vec::new();
         let mut penalties = Vec::new();
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut remote: Vec<(Arc<TierState>, String)> = Vec::new();
-        for state in &shared.tiers {
+        for (state, limiter) in shared.tiers.iter().zip(self.limiters.iter_mut()) {
             let tier = &state.tier;
             if !tier.applies(&request) {
                 continue;
             }
             if tier.is_remote() {
                 #[cfg(feature = "redis")]
-                if let Some(name) = tier.key.shared_name(&request) {
-                    remote.push((state.clone(), name));
+                match tier.key.shared_name(&request) {
+                    Some(name) => remote.push((state.clone(), name)),
+                    None => keyless(state),
                 }
                 continue;
             }
-            let Some(key) = tier.key.hash(&shared.seed, &request) else {
+            let Some(key) = local_key(shared, state, &request) else {
                 continue;
             };
-            let limiter = state.limiter.load();
+            let limiter = limiter.load();
+            #[cfg(feature = "metrics")]
+            Self::sample_keys(state, limiter);
             let decision = if tier.penalty.is_some() {
                 penalties.push((state.clone(), key));
                 limiter.would_admit(key)
             } else {
-                limiter.check(key, tier.cost)
+                limiter.check(key, tier.cost, shared.headers_on_success)
             };
             if decision.allowed {
                 if shared.headers_on_success {
@@ -414,28 +511,19 @@ where
                 }
                 continue;
             }
-            if tier.shadow {
-                count(&tier.name, "shadow_refused");
-                tracing::info!(tier = tier.name, "rate limit would refuse (shadow mode)");
+            if refused_in_shadow(tier) {
                 continue;
             }
-            count(&tier.name, "refused");
-            tracing::debug!(tier = tier.name, "rate limited");
             refusal = Some((state, decision));
             break;
         }
-        let protocol = Protocol::of(request.headers());
         if let Some((state, decision)) = refusal {
-            return ResponseFuture {
-                state: State::Refused {
-                    response: Some(refuse(state, &decision, protocol)),
-                },
-            };
+            return refused(state, &decision, &request);
         }
         let applied: Vec<(Arc<TierState>, Decision)> =
             applied.into_iter().map(|(s, d)| (s.clone(), d)).collect();
         if remote.is_empty() {
-            let after = after(applied, penalties);
+            let after = after(&applied, penalties);
             return ResponseFuture {
                 state: State::Calling {
                     future: self.inner.call(request),
@@ -445,6 +533,7 @@ where
         }
         let clone = self.inner.clone();
         let service = std::mem::replace(&mut self.inner, clone);
+        let protocol = Protocol::of(request.headers());
         ResponseFuture {
             state: State::Remote {
                 checking: Box::pin(check_remote(remote, shared.headers_on_success)),
@@ -457,6 +546,67 @@ where
                 })),
             },
         }
+    }
+}
+
+/// The request's key for a local tier, seeded; `None` (said once) when the request lacks it.
+#[inline]
+fn local_key<B>(shared: &Shared, state: &TierState, request: &Request<B>) -> Option<u64> {
+    let key = state.tier.key.hash(&shared.seed, request);
+    if key.is_none() {
+        keyless(state);
+    }
+    key
+}
+
+/// A request lacked the tier's key (no `ClientIp`, no `Identity`, no such header): the tier
+/// does not count it. Said once per tier, since a missing `ClientIpLayer` (or one reading the
+/// wrong peer extension) would otherwise leave the tier silently unlimited.
+#[cold]
+fn keyless(state: &TierState) {
+    if !state
+        .keyless_reported
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            tier = state.tier.name,
+            key = ?state.tier.key,
+            "a request lacked this rate limit's key and was not counted (said once per tier); \
+             a ClientIp comes from ClientIpLayer installed outside (with .peer(..) reading axum's \
+             ConnectInfo), an Identity from an authentication layer installed outside"
+        );
+    }
+}
+
+/// Whether a refused check is only logged (shadow mode); counts it either way.
+#[cold]
+fn refused_in_shadow(tier: &Tier) -> bool {
+    if tier.shadow {
+        count(&tier.name, "shadow_refused");
+        tracing::info!(tier = tier.name, "rate limit would refuse (shadow mode)");
+        return true;
+    }
+    count(&tier.name, "refused");
+    tracing::debug!(tier = tier.name, "rate limited");
+    false
+}
+
+/// The future answering a refusal by `state`.
+#[cold]
+#[inline(never)]
+fn refused<S, ReqBody, B>(
+    state: &TierState,
+    decision: &Decision,
+    request: &Request<ReqBody>,
+) -> ResponseFuture<S, ReqBody, B>
+where
+    S: Service<Request<ReqBody>>,
+{
+    let protocol = Protocol::of(request.headers());
+    ResponseFuture {
+        state: State::Refused {
+            response: Some(Box::new(refuse(state, decision, protocol))),
+        },
     }
 }
 
@@ -478,13 +628,13 @@ fn refuse<B>(
 
 /// What the response phase must do, if anything.
 fn after(
-    applied: Vec<(Arc<TierState>, Decision)>,
+    applied: &[(Arc<TierState>, Decision)],
     penalties: Vec<(Arc<TierState>, u64)>,
 ) -> Option<Box<After>> {
     let headers = (!applied.is_empty()).then(|| {
         let mut policy = String::new();
         let mut limit = String::new();
-        for (state, decision) in &applied {
+        for (state, decision) in applied {
             if !policy.is_empty() {
                 policy.push_str(", ");
             }
@@ -593,7 +743,7 @@ pin_project! {
             pending: Option<Box<Pending<S, ReqBody>>>,
         },
         Refused {
-            response: Option<Response<ResponseBody<B>>>,
+            response: Option<Box<Response<ResponseBody<B>>>>,
         },
     }
 }
@@ -613,60 +763,83 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, S::Error>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            let next = match self.as_mut().project().state.project() {
-                StateProj::Refused { response } => {
-                    return Poll::Ready(Ok(response
-                        .take()
-                        .expect("ResponseFuture polled after completion")));
-                }
-                StateProj::Remote { checking, pending } => {
-                    let outcome = ready!(checking.as_mut().poll(cx));
-                    let pending = *pending
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    match outcome {
-                        Remote::Refused(state, decision) => State::Refused {
-                            response: Some(refuse(&state, &decision, pending.protocol)),
-                        },
-                        Remote::Unavailable => State::Refused {
-                            response: Some(unavailable(pending.protocol)),
-                        },
-                        Remote::Admitted(remote) => {
-                            let mut applied = pending.applied;
-                            applied.extend(remote);
-                            let mut service = pending.service;
-                            State::Calling {
-                                future: service.call(pending.request),
-                                after: after(applied, pending.penalties),
-                            }
+        // The admitted path stays small; waiting on remote tiers and refusals are elsewhere.
+        if let StateProj::Calling { future, after } = self.as_mut().project().state.project() {
+            let response = ready!(future.poll(cx))?;
+            return Poll::Ready(Ok(match after.take() {
+                None => response.map(ResponseBody::inner),
+                Some(after) => finish(response, *after),
+            }));
+        }
+        self.poll_other(cx)
+    }
+}
+
+impl<S, ReqBody, B> ResponseFuture<S, ReqBody, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+{
+    /// The states before the call: remote tiers deciding, or a refusal.
+    #[inline(never)]
+    fn poll_other(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<ResponseBody<B>>, S::Error>> {
+        let next = match self.as_mut().project().state.project() {
+            StateProj::Refused { response } => {
+                return Poll::Ready(Ok(*response
+                    .take()
+                    .expect("ResponseFuture polled after completion")));
+            }
+            StateProj::Remote { checking, pending } => {
+                let outcome = ready!(checking.as_mut().poll(cx));
+                let pending = *pending
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                match outcome {
+                    Remote::Refused(state, decision) => State::Refused {
+                        response: Some(Box::new(refuse(&state, &decision, pending.protocol))),
+                    },
+                    Remote::Unavailable => State::Refused {
+                        response: Some(Box::new(unavailable(pending.protocol))),
+                    },
+                    Remote::Admitted(remote) => {
+                        let mut applied = pending.applied;
+                        applied.extend(remote);
+                        let mut service = pending.service;
+                        State::Calling {
+                            future: service.call(pending.request),
+                            after: after(&applied, pending.penalties),
                         }
                     }
                 }
-                StateProj::Calling { future, after } => {
-                    let mut response = ready!(future.poll(cx))?;
-                    if let Some(after) = after.take() {
-                        let status = response.status();
-                        for (state, key) in &after.penalties {
-                            let judge = state.tier.penalty.as_ref().expect("a penalty tier");
-                            if judge(status) == Outcome::Failure {
-                                count(&state.tier.name, "penalized");
-                                let _ = state.limiter.load().check(*key, state.tier.cost);
-                            }
-                        }
-                        if let Some((policy, limit)) = after.headers {
-                            let headers = response.headers_mut();
-                            headers.insert(RATELIMIT_POLICY.clone(), policy);
-                            headers.insert(RATELIMIT.clone(), limit);
-                        }
-                    }
-                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
-                }
-            };
-            self.as_mut().project().state.set(next);
+            }
+            // `poll` handles this state first.
+            StateProj::Calling { .. } => return self.poll(cx),
+        };
+        self.as_mut().project().state.set(next);
+        self.poll(cx)
+    }
+}
+
+/// Charges the penalty tiers for a failure and adds the headers.
+fn finish<B>(mut response: Response<B>, after: After) -> Response<ResponseBody<B>> {
+    let status = response.status();
+    for (state, key) in &after.penalties {
+        let judge = state.tier.penalty.as_ref().expect("a penalty tier");
+        if judge(status) == Outcome::Failure {
+            count(&state.tier.name, "penalized");
+            let _ = state.limiter.load().check(*key, state.tier.cost, false);
         }
     }
+    if let Some((policy, limit)) = after.headers {
+        let headers = response.headers_mut();
+        headers.insert(RATELIMIT_POLICY.clone(), policy);
+        headers.insert(RATELIMIT.clone(), limit);
+    }
+    response.map(ResponseBody::inner)
 }
 
 /// `503`: a tier that fails closed could not reach its backend.

@@ -204,9 +204,9 @@ impl Limiter {
         &self.store
     }
 
-    /// Charges `cost` permits to `key` now.
+    /// Charges `cost` permits to `key` now; `details` computes what remains (for headers).
     #[inline]
-    pub(crate) fn check(&self, key: u64, cost: u32) -> Decision {
+    pub(crate) fn check(&self, key: u64, cost: u32, details: bool) -> Decision {
         let outcome = match NonZeroU32::new(cost) {
             None | Some(NonZeroU32::MIN) => Ok(self.governor.check_key(&key)),
             Some(n) => self.governor.check_key_n(&key, n),
@@ -225,6 +225,12 @@ impl Limiter {
                 reset: Duration::ZERO,
                 retry_after: None,
             },
+            (None, Ok(Ok(_))) if !details => Decision {
+                allowed: true,
+                remaining: 0,
+                reset: Duration::ZERO,
+                retry_after: None,
+            },
             (None, Ok(Ok(snapshot))) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let reset = Duration::from_nanos(
@@ -239,7 +245,7 @@ impl Limiter {
                 }
             }
             (None, Ok(Err(not_until))) => {
-                let wait: Duration = not_until.wait_time_from(self.clock.now()).into();
+                let wait: Duration = not_until.wait_time_from(self.clock.now());
                 Decision {
                     allowed: false,
                     remaining: 0,
@@ -335,13 +341,13 @@ mod tests {
             let clock = FakeClock::new();
             let limiter = Limiter::new(quota, 1 << 20, WhenFull::RejectNew, LimiterClock::Fake(clock.clone()));
             let t = interval_nanos(quota);
-            let mut model = Model { t, tau: t * u64::from(burst - 1), tat: Default::default() };
+            let mut model = Model { t, tau: t * u64::from(burst - 1), tat: std::collections::HashMap::default() };
             let mut now = 0u64;
             for (key, advance_ms, cost) in steps {
                 clock.advance(Duration::from_millis(advance_ms));
                 now += advance_ms * 1_000_000;
                 let expected = model.check(key, now, u64::from(cost));
-                let decision = limiter.check(key, cost);
+                let decision = limiter.check(key, cost, true);
                 prop_assert_eq!(decision.allowed, expected, "key {} at {} cost {}", key, now, cost);
                 if let Some(wait) = decision.retry_after {
                     // Waiting as told admits one request.
@@ -362,19 +368,19 @@ mod tests {
         );
         let remaining: Vec<(bool, u32)> = (0..4)
             .map(|_| {
-                let d = limiter.check(7, 1);
+                let d = limiter.check(7, 1, true);
                 (d.allowed, d.remaining)
             })
             .collect();
         assert_eq!(remaining, [(true, 2), (true, 1), (true, 0), (false, 0)]);
-        let refused = limiter.check(7, 1);
+        let refused = limiter.check(7, 1, true);
         assert_eq!(refused.retry_after, Some(Duration::from_millis(500)));
         clock.advance(Duration::from_millis(499));
-        assert!(!limiter.check(7, 1).allowed);
+        assert!(!limiter.check(7, 1, true).allowed);
         clock.advance(Duration::from_millis(1));
-        assert!(limiter.check(7, 1).allowed);
+        assert!(limiter.check(7, 1, true).allowed);
         // Another key is untouched.
-        assert_eq!(limiter.check(8, 1).remaining, 2);
+        assert_eq!(limiter.check(8, 1, true).remaining, 2);
         // Peeking does not charge.
         clock.advance(Duration::from_secs(10));
         assert_eq!(limiter.would_admit(7).remaining, 3);
@@ -391,18 +397,18 @@ mod tests {
             LimiterClock::Fake(clock.clone()),
         );
         clock.advance(Duration::from_secs(5));
-        assert!(limiter.check(1, 1).allowed);
-        assert!(limiter.check(1, 1).allowed);
-        assert!(!limiter.check(1, 1).allowed);
+        assert!(limiter.check(1, 1, true).allowed);
+        assert!(limiter.check(1, 1, true).allowed);
+        assert!(!limiter.check(1, 1, true).allowed);
         clock.advance(Duration::from_secs(3));
         let wider = limiter.with_quota(Quota::per_second(1).with_burst(4));
         // Key 1 spent its two permits 3 s ago: a burst of 4 now has 4 back (capped)...
         assert_eq!(wider.would_admit(1).remaining, 4);
         // ...but right after spending, the state carries over instead of resetting.
-        assert!(wider.check(1, 1).allowed);
+        assert!(wider.check(1, 1, true).allowed);
         let narrow = wider.with_quota(Quota::per_second(1).with_burst(1));
         assert!(
-            !narrow.check(1, 1).allowed,
+            !narrow.check(1, 1, true).allowed,
             "the permit just spent still counts"
         );
     }

@@ -31,7 +31,7 @@ use crate::quota::Quota;
 /// `need` are free (a plain check asks `want = need = cost`; a lease asks for a batch and takes
 /// what is there). Microseconds: exact in a Lua number for centuries. Returns
 /// `{granted, retry_after_us, reset_us}`.
-const GCRA: &str = r"
+pub const GCRA_SCRIPT: &str = r"
 local key = KEYS[1]
 local t = tonumber(ARGV[1])
 local tau = tonumber(ARGV[2])
@@ -140,7 +140,7 @@ impl RedisStore {
     fn with_connection(connection: Connection) -> Self {
         Self {
             connection,
-            script: Arc::new(Script::new(GCRA)),
+            script: Arc::new(Script::new(GCRA_SCRIPT)),
             prefix: Arc::from("palisade:rl"),
             timeout: Duration::from_millis(100),
             failure: FailurePolicy::default(),
@@ -226,7 +226,10 @@ impl RedisStore {
     ) -> Result<(u32, Decision), BackendError> {
         let t = micros(quota.emission_interval()).max(1);
         let tau = t.saturating_mul(u64::from(quota.burst().saturating_sub(1)));
-        let redis_key = format!("{}:{tier}:{key}", self.prefix);
+        let mut redis_key = String::with_capacity(self.prefix.len() + tier.len() + key.len() + 2);
+        for part in [&*self.prefix, ":", tier, ":", key] {
+            redis_key.push_str(part);
+        }
         let mut invocation = self.script.key(redis_key);
         invocation.arg(t).arg(tau).arg(want).arg(need);
         let call = async {

@@ -89,7 +89,7 @@ impl std::fmt::Debug for BoundedStore {
             .field("capacity", &(self.per_shard * SHARDS))
             .field("len", &self.len.load(Ordering::Relaxed))
             .field("when_full", &self.when_full)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,6 +111,7 @@ impl BoundedStore {
         }
     }
 
+    #[inline]
     fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, ShardState> {
         // The high bits pick the shard; the map uses the whole hash.
         self.shards[(key >> 58) as usize % SHARDS]
@@ -135,6 +136,7 @@ impl BoundedStore {
 
     /// `f` on the key's state, storing what it returns; when a new key finds the shard full,
     /// `Err(Ok(full))` says what the policy decided instead of calling `f` for the store.
+    #[inline]
     pub(crate) fn update<T, E>(
         &self,
         key: u64,

@@ -126,7 +126,7 @@ mod tests {
             }
             request
         };
-        let run = |request| {
+        let mut run = |request| {
             let future = service.call(request);
             futures_lite(future)
         };
