@@ -93,6 +93,16 @@ expect 504 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000"
 echo "info: the 504 came after $(( ($(date +%s%N) - start_ns) / 1000000 )) ms (timeout 3 s)"
 curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/slow?ms=5000" | grep -q '"type":"https://docs.rs/palisade-core' \
   || fail "the 504 body is not a Palisade problem"
+# A burst from one address is cut off by the per-IP limit (20/s, burst 40), with Retry-After.
+limited=0
+for _ in $(seq 1 80); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$addr/v1/hello")
+  [ "$code" = "429" ] && { limited=1; break; }
+done
+[ "$limited" = 1 ] || fail "80 quick requests from one address were never rate limited"
+curl -s -i --max-time 5 "http://$addr/v1/hello" | grep -qi '^retry-after:' || fail "the 429 has no Retry-After"
+echo "ok: a burst from one address got 429 with Retry-After"
+sleep 3
 leaks=$(grep -e "$key" -e 'api_key' -e "${token:0:40}" "$log" \
   | grep -v -e 'accepting the public demo key' -e 'gateway listening' -e 'a demo token' || true)
 [ -z "$leaks" ] || fail "a key or a query string reached the log: $leaks"

@@ -113,6 +113,26 @@ async fn run(flags: &Flags) -> ExitCode {
             Err(err) => tracing::error!(%err, "cannot sign the demo token"),
         }
     }
+    // The per-caller limits in Redis, when asked: shared by every gateway instance.
+    let redis = if let Some(url) = &settings.redis {
+        Some(palisade::ratelimit::redis::RedisStore::connect(url).await)
+    } else if !settings.redis_cluster.is_empty() {
+        let nodes: Vec<&str> = settings.redis_cluster.iter().map(String::as_str).collect();
+        Some(palisade::ratelimit::redis::RedisStore::connect_cluster(&nodes).await)
+    } else {
+        None
+    };
+    match redis {
+        Some(Ok(store)) => {
+            tracing::info!("per-caller rate limits shared in Redis");
+            settings.config.limits.redis = Some(store);
+        }
+        Some(Err(err)) => {
+            eprintln!("error: cannot reach Redis for the rate limits: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        None => {}
+    }
     let app = match gateway::app(&settings.config) {
         Ok(app) => app,
         Err(err) => {

@@ -648,3 +648,75 @@ async fn v1_accepts_a_jwt_from_the_issuer_or_an_api_key() {
             .contains("bearer token or an API key")
     );
 }
+
+/// A burst from one address is cut off by the per-IP limit (before authentication, so even
+/// requests without a key count), with `Retry-After` and `RateLimit` headers; `/healthz` and
+/// other addresses are not affected.
+#[tokio::test]
+async fn a_burst_from_one_address_is_rate_limited() {
+    let server = start(Config::default()).await;
+    let client = Client::new();
+    let url = server.url("/v1/hello");
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..200 {
+        let reply = client.get(&url, &[KEY]).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS && refused.is_none() {
+            refused = Some(reply.clone());
+        }
+        statuses.push(reply.status);
+    }
+    let admitted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((40..200).contains(&admitted), "{admitted} of 200 admitted");
+    let refused = refused.expect("the burst was cut off");
+    assert!(refused.header("retry-after").is_some());
+    assert!(
+        refused
+            .header("ratelimit")
+            .unwrap()
+            .starts_with("\"ip\";r=0")
+    );
+    assert_eq!(refused.json()["limit"], "ip");
+    assert_eq!(
+        client.get(&server.url("/healthz"), &[]).await.status,
+        StatusCode::OK
+    );
+    // Requests without a key count too: the credential check comes after.
+    assert_eq!(
+        client.get(&url, &[]).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// `POST /v1/echo` has its own, tighter limit per caller (burst 10).
+#[tokio::test]
+async fn echo_has_a_tighter_limit_per_caller() {
+    let server = start(Config::default()).await;
+    let client = Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let reply = client
+            .send(
+                Request::post(server.url("/v1/echo"))
+                    .header("content-type", "application/json")
+                    .header(KEY.0, KEY.1)
+                    .body(Full::new(Bytes::from_static(br#"{"message":"hi"}"#)))
+                    .unwrap(),
+            )
+            .await;
+        statuses.push(reply.status.as_u16());
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(reply.json()["limit"], "echo");
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    // The caller's other routes are not held back by the echo limit.
+    assert_eq!(
+        client.get(&server.url("/v1/hello"), &[KEY]).await.status,
+        StatusCode::OK
+    );
+}

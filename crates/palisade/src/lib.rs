@@ -13,6 +13,7 @@
 //! | `retry` | [`retry`] | retries: jittered backoff, a shared budget, `Retry-After`, idempotency, body replay |
 //! | `json` | [`json`] | strict JSON: one-pass RFC 8259 check with limits and no duplicate keys, typed extractor |
 //! | `jwt` | [`jwt`] | JWT/JWKS: key-pinned algorithms, RFC 8725 checks, JWKS cache, OIDC, several issuers |
+//! | `ratelimit` | [`ratelimit`] | keyed GCRA tiers, a hard memory bound, `RateLimit` headers, Redis (`ratelimit-redis`) |
 //!
 //! With `apikey` and `jwt`, [`AnyCredentialLayer`] accepts either credential on one route.
 //!
@@ -37,10 +38,10 @@
 //! ```
 
 pub use palisade_core::{
-    BuildError, Cidr, Classify, ClientIp, Deadline, ErrorClassifier, ForwardedHeader,
-    GrpcClassifier, HttpClassifier, Identity, IdentitySource, InvalidCidr, Outcome, Problem,
-    Protocol, Rejection, RequireScopesLayer, ResponseBody, TrustedProxies, grpc, jitter, problem,
-    require_scopes, scope,
+    BuildError, Cidr, Classify, ClientIp, ClientIpLayer, Deadline, ErrorClassifier,
+    ForwardedHeader, GrpcClassifier, HttpClassifier, Identity, IdentitySource, InvalidCidr,
+    Outcome, Problem, Protocol, Rejection, RequireScopesLayer, ResponseBody, TrustedProxies, grpc,
+    jitter, problem, require_scopes, scope,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].
@@ -71,6 +72,12 @@ pub mod json {
 #[cfg(feature = "jwt")]
 pub mod jwt {
     pub use palisade_jwt::*;
+}
+
+/// Rate limiting (feature `ratelimit`): see [`palisade_ratelimit`].
+#[cfg(feature = "ratelimit")]
+pub mod ratelimit {
+    pub use palisade_ratelimit::*;
 }
 
 #[cfg(all(feature = "apikey", feature = "jwt"))]

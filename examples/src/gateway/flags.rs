@@ -73,6 +73,30 @@ pub struct Flags {
     /// The audience tokens must name.
     #[arg(long, env = "PALISADE_JWT_AUDIENCE", default_value = super::idp::DEMO_AUDIENCE)]
     pub jwt_audience: String,
+    /// The per-client-address limit before authentication, e.g. "20/s burst 40".
+    #[arg(long, env = "PALISADE_RATE_LIMIT_IP", default_value = "20/s burst 40")]
+    pub rate_limit_ip: palisade::ratelimit::Quota,
+    /// The per-caller limit after authentication.
+    #[arg(
+        long,
+        env = "PALISADE_RATE_LIMIT_CALLER",
+        default_value = "600/min burst 100"
+    )]
+    pub rate_limit_caller: palisade::ratelimit::Quota,
+    /// The per-caller limit on `POST /v1/echo`.
+    #[arg(
+        long,
+        env = "PALISADE_RATE_LIMIT_ECHO",
+        default_value = "30/min burst 10"
+    )]
+    pub rate_limit_echo: palisade::ratelimit::Quota,
+    /// A Redis URL (`redis://127.0.0.1:6379`): the per-caller limits are shared there by every
+    /// gateway instance. Without it (and without --redis-cluster) they are in-process.
+    #[arg(long, env = "PALISADE_REDIS_URL", conflicts_with = "redis_cluster")]
+    pub redis: Option<String>,
+    /// Redis Cluster node URLs, comma-separated, for the per-caller limits.
+    #[arg(long, env = "PALISADE_REDIS_CLUSTER", value_delimiter = ',')]
+    pub redis_cluster: Vec<String>,
     /// The largest request body, in bytes; larger is `413`.
     #[arg(long, env = "PALISADE_MAX_BODY", default_value_t = super::MAX_BODY_BYTES)]
     pub max_body: usize,
@@ -100,6 +124,10 @@ pub struct Settings {
     pub upstream: upstream::Behaviour,
     /// The OIDC issuer of accepted JWTs (none: the demo issuer).
     pub oidc_issuer: Option<String>,
+    /// The Redis URL for the per-caller limits.
+    pub redis: Option<String>,
+    /// The Redis Cluster nodes for the per-caller limits.
+    pub redis_cluster: Vec<String>,
     /// The audience of accepted JWTs.
     pub jwt_audience: String,
     /// The most one call to the upstream may take.
@@ -191,6 +219,12 @@ impl Flags {
                 max_body: self.max_body,
                 max_json_depth: self.max_json_depth,
                 jwt: None,
+                limits: super::ratelimit::Limits {
+                    per_ip: self.rate_limit_ip,
+                    per_caller: self.rate_limit_caller,
+                    echo: self.rate_limit_echo,
+                    redis: None,
+                },
             },
             server: ServerConfig {
                 header_timeout: self.header_timeout,
@@ -206,6 +240,8 @@ impl Flags {
             breaker_wait: self.breaker_wait,
             oidc_issuer: self.oidc_issuer.clone(),
             jwt_audience: self.jwt_audience.clone(),
+            redis: self.redis.clone(),
+            redis_cluster: self.redis_cluster.clone(),
         })
     }
 }

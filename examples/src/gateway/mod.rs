@@ -17,6 +17,7 @@
 //! | [`json`] | `palisade-json`: strict JSON bodies on `/v1`, within size and nesting limits |
 //! | [`jwt`] | `palisade-jwt`: JWTs on `/v1` beside API keys, keys by OIDC discovery |
 //! | [`idp`] | the demo's OIDC issuer: discovery, a JWKS, the demo token |
+//! | [`ratelimit`] | `palisade-ratelimit`: per IP before auth, per caller after, tighter on one route; Redis |
 //! | [`outbound`] | the client to the upstream: `palisade-breaker`, per-attempt timeout, deadline propagation |
 //! | [`upstream`] | the demo's in-process upstream, failing and slow on demand |
 //! | [`logging`] | request spans that never hold a query string or a raw path |
@@ -31,6 +32,7 @@ pub mod jwt;
 pub mod logging;
 pub mod outbound;
 pub mod problems;
+pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod timeout;
@@ -72,6 +74,8 @@ pub struct Config {
     pub max_json_depth: u32,
     /// JWTs accepted on `/v1` beside API keys (none: API keys only).
     pub jwt: Option<palisade::jwt::JwtLayer>,
+    /// The rate limits.
+    pub limits: ratelimit::Limits,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             max_body: MAX_BODY_BYTES,
             max_json_depth: MAX_JSON_DEPTH,
             jwt: None,
+            limits: ratelimit::Limits::default(),
         }
     }
 }
@@ -109,12 +114,15 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
         )
         .route("/slow", get(routes::slow))
         .route("/upstream", get(routes::upstream))
-        .layer(json);
+        .layer(json)
+        .layer(ratelimit::per_caller(&config.limits)?);
     let apikey = ApiKeyLayer::new(config.keys.clone());
     let v1 = match &config.jwt {
         Some(jwt) => v1.layer(palisade::AnyCredentialLayer::new(apikey, jwt.clone())),
         None => v1.layer(apikey),
     };
+    // Before authentication, so every attempt counts, refused credentials included.
+    let v1 = v1.layer(ratelimit::per_ip(&config.limits)?);
     let request_id = HeaderName::from_static("x-request-id");
     Ok(Router::new()
         .route("/healthz", get(routes::healthz))
@@ -125,6 +133,8 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body))
         // Inside the router, so the matched route is known: the span records it.
         .layer(axum::middleware::from_fn(logging::record_route))
+        // The client address, resolved once through the trusted proxies, for every layer.
+        .layer(ratelimit::client_ip(config.trusted_proxies.clone()))
         .with_state(routes::AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             upstream: config
