@@ -30,12 +30,8 @@ pub fn policy_item(out: &mut String, name: &str, quota: &Quota) {
     if !out.is_empty() {
         out.push_str(", ");
     }
-    let _ = write!(
-        out,
-        "\"{name}\";q={};w={}",
-        quota.count(),
-        quota.window_seconds()
-    );
+    let (q, w) = quota.policy_quota_window();
+    let _ = write!(out, "\"{name}\";q={q};w={w}");
 }
 
 /// One limit item: `"name";r=<remaining>;t=<seconds until whole>`.
@@ -65,6 +61,16 @@ mod tests {
         policy_item(&mut policy, "ip", &Quota::per_second(20).with_burst(40));
         policy_item(&mut policy, "user", &Quota::per_minute(1000));
         assert_eq!(policy, "\"ip\";q=20;w=1, \"user\";q=1000;w=60");
+        // A period that is not whole seconds: the same rate over whole seconds.
+        for (quota, expected) in [
+            (Quota::new(5, Duration::from_millis(500)), "q=10;w=1"),
+            (Quota::new(3, Duration::from_millis(1500)), "q=4;w=2"),
+            (Quota::new(50, Duration::from_secs(10)), "q=50;w=10"),
+        ] {
+            let mut policy = String::new();
+            policy_item(&mut policy, "x", &quota);
+            assert_eq!(policy, format!("\"x\";{expected}"));
+        }
         let mut limit = String::new();
         let decision = Decision {
             allowed: true,

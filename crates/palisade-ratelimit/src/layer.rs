@@ -12,7 +12,7 @@ use foldhash::fast::RandomState;
 use http::header::HeaderValue;
 use http::{HeaderName, Method, Request, Response, StatusCode};
 use palisade_core::problem::types;
-use palisade_core::{BuildError, Outcome, Problem, Protocol, Rejection, ResponseBody};
+use palisade_core::{BuildError, Classify, Outcome, Problem, Protocol, Rejection, ResponseBody};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -28,7 +28,17 @@ pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-pol
 /// `RateLimit`.
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-type Penalty = Arc<dyn Fn(StatusCode) -> Outcome + Send + Sync>;
+type StatusJudge = Arc<dyn Fn(StatusCode) -> Outcome + Send + Sync>;
+type HeadJudge = Arc<dyn Fn(&Response<()>) -> Outcome + Send + Sync>;
+
+/// How a penalty tier judges a response.
+#[derive(Clone)]
+enum Penalty {
+    /// By its status alone.
+    Status(StatusJudge),
+    /// By a [`Classify`] of its head (status, version, headers).
+    Classify(HeadJudge),
+}
 
 /// One limit: a quota over a key, on some routes, enforced, shadowed or as a penalty.
 #[derive(Clone)]
@@ -100,7 +110,7 @@ impl Tier {
     }
 
     /// Only requests to `path` (the matched route template under axum, else the path) with
-    /// `method` (any, if `None`) count.
+    /// `method` (any, if `None`) count; a `GET` limit counts `HEAD` too.
     #[must_use]
     pub fn route(mut self, method: Option<Method>, path: impl Into<String>) -> Self {
         self.route = Some((method, path.into()));
@@ -114,15 +124,53 @@ impl Tier {
         self
     }
 
-    /// Penalty mode: a request is charged only when `judge` calls its response a
+    /// Penalty mode: a request is charged only when `judge` calls its response's status a
     /// [`Outcome::Failure`] (e.g. a `401`), and refused while the key's failures exhausted the
-    /// quota — to slow credential stuffing per IP without limiting good clients.
+    /// quota — to slow credential stuffing per IP without limiting good clients. Failures
+    /// beyond the quota still count (a key that keeps failing stays refused longer); requests
+    /// in flight together are admitted before any of their failures is charged; a request the
+    /// inner service fails with an error is not charged.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use palisade_core::Outcome;
+    /// use palisade_ratelimit::{Key, Quota, Tier};
+    ///
+    /// let logins = Tier::new("logins", Quota::per_minute(10), Key::client_ip()).penalty(|status| {
+    ///     if status == StatusCode::UNAUTHORIZED { Outcome::Failure } else { Outcome::Success }
+    /// });
+    /// # let _ = logins;
+    /// ```
     #[must_use]
     pub fn penalty(
         mut self,
         judge: impl Fn(StatusCode) -> Outcome + Send + Sync + 'static,
     ) -> Self {
-        self.penalty = Some(Arc::new(judge));
+        self.penalty = Some(Penalty::Status(Arc::new(judge)));
+        self
+    }
+
+    /// Penalty mode with a palisade-core [`Classify`] judging the response's head (status,
+    /// version and headers; the body is not read): `HttpClassifier` charges `5xx`,
+    /// `GrpcClassifier` a trailers-only `grpc-status` failure. A response the classifier
+    /// defers ([`Outcome::Deferred`], a gRPC status in streamed trailers) is not charged.
+    ///
+    /// ```
+    /// use palisade_core::HttpClassifier;
+    /// use palisade_ratelimit::{Key, Quota, Tier};
+    ///
+    /// let errors = Tier::new("errors", Quota::per_minute(30), Key::identity())
+    ///     .penalty_classified(HttpClassifier::default());
+    /// # let _ = errors;
+    /// ```
+    #[must_use]
+    pub fn penalty_classified(
+        mut self,
+        classifier: impl Classify<Response<()>, std::convert::Infallible> + Send + Sync + 'static,
+    ) -> Self {
+        self.penalty = Some(Penalty::Classify(Arc::new(move |head| {
+            classifier.classify(Ok(head))
+        })));
         self
     }
 
@@ -130,7 +178,10 @@ impl Tier {
         match &self.route {
             None => true,
             Some((method, path)) => {
-                method.as_ref().is_none_or(|m| m == request.method()) && route(request) == path
+                method.as_ref().is_none_or(|m| {
+                    // A HEAD is served by the GET handler, so a GET limit counts it too.
+                    m == request.method() || (m == Method::GET && request.method() == Method::HEAD)
+                }) && route(request) == path
             }
         }
     }
@@ -208,6 +259,12 @@ impl RateLimitLayer {
             .iter()
             .find(|t| t.tier.name == name)
             .ok_or_else(|| BuildError::new("tier", "no tier has that name"))?;
+        if tier.tier.cost > quota.burst() {
+            return Err(BuildError::new(
+                "quota",
+                "the burst must be at least the tier's cost",
+            ));
+        }
         let current = tier.limiter.load();
         tier.limiter.store(Arc::new(current.with_quota(quota)));
         let mut policy = String::new();
@@ -271,6 +328,9 @@ impl RateLimitBuilder {
     pub fn build(self) -> Result<RateLimitLayer, BuildError> {
         if self.tiers.is_empty() {
             return Err(BuildError::new("tiers", "add at least one tier"));
+        }
+        if self.tiers.len() > 64 {
+            return Err(BuildError::new("tiers", "at most 64 tiers per layer"));
         }
         if self.capacity < 64 {
             return Err(BuildError::new("capacity", "must be at least 64 keys"));
@@ -441,7 +501,14 @@ impl<S> RateLimit<S> {
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
         let shared = &*self.shared;
-        for (state, limiter) in shared.tiers.iter().zip(self.limiters.iter_mut()) {
+        // Tiers that charged this request, to give back if a later one refuses it.
+        let mut charged = 0u64;
+        for (index, (state, limiter)) in shared
+            .tiers
+            .iter()
+            .zip(self.limiters.iter_mut())
+            .enumerate()
+        {
             let tier = &state.tier;
             if !tier.applies(&request) {
                 continue;
@@ -453,7 +520,10 @@ impl<S> RateLimit<S> {
             #[cfg(feature = "metrics")]
             Self::sample_keys(state, limiter);
             let decision = limiter.check(key, tier.cost, false);
-            if !decision.allowed && !refused_in_shadow(tier) {
+            if decision.allowed {
+                charged |= 1 << index;
+            } else if !refused_in_shadow(tier) {
+                refund(shared, charged, &request);
                 return refused(state, &decision, &request);
             }
         }
@@ -480,7 +550,13 @@ impl<S> RateLimit<S> {
         let mut penalties = Vec::new();
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut remote: Vec<(Arc<TierState>, String)> = Vec::new();
-        for (state, limiter) in shared.tiers.iter().zip(self.limiters.iter_mut()) {
+        let mut charged = 0u64;
+        for (index, (state, limiter)) in shared
+            .tiers
+            .iter()
+            .zip(self.limiters.iter_mut())
+            .enumerate()
+        {
             let tier = &state.tier;
             if !tier.applies(&request) {
                 continue;
@@ -501,9 +577,13 @@ impl<S> RateLimit<S> {
             Self::sample_keys(state, limiter);
             let decision = if tier.penalty.is_some() {
                 penalties.push((state.clone(), key));
-                limiter.would_admit(key)
+                limiter.would_admit(key, tier.cost)
             } else {
-                limiter.check(key, tier.cost, shared.headers_on_success)
+                let decision = limiter.check(key, tier.cost, shared.headers_on_success);
+                if decision.allowed {
+                    charged |= 1 << index;
+                }
+                decision
             };
             if decision.allowed {
                 if shared.headers_on_success {
@@ -518,6 +598,7 @@ impl<S> RateLimit<S> {
             break;
         }
         if let Some((state, decision)) = refusal {
+            refund(shared, charged, &request);
             return refused(state, &decision, &request);
         }
         let applied: Vec<(Arc<TierState>, Decision)> =
@@ -543,8 +624,26 @@ impl<S> RateLimit<S> {
                     applied,
                     penalties,
                     protocol,
+                    charged,
+                    shared: self.shared.clone(),
                 })),
             },
+        }
+    }
+}
+
+/// Gives back what the local tiers in `charged` took from this request: a later tier refused
+/// it, and a refused request must not spend (say) a global tier's permits.
+#[cold]
+fn refund<B>(shared: &Shared, charged: u64, request: &Request<B>) {
+    if charged == 0 {
+        return;
+    }
+    for (index, state) in shared.tiers.iter().enumerate() {
+        if charged & (1 << index) != 0 {
+            if let Some(key) = state.tier.key.hash(&shared.seed, request) {
+                state.limiter.load().refund(key, state.tier.cost);
+            }
         }
     }
 }
@@ -712,6 +811,9 @@ struct Pending<S, ReqBody> {
     applied: Vec<(Arc<TierState>, Decision)>,
     penalties: Vec<(Arc<TierState>, u64)>,
     protocol: Protocol,
+    /// The local tiers that charged the request (given back if a remote tier refuses).
+    charged: u64,
+    shared: Arc<Shared>,
 }
 
 pin_project! {
@@ -799,12 +901,18 @@ where
                     .take()
                     .expect("ResponseFuture polled after completion");
                 match outcome {
-                    Remote::Refused(state, decision) => State::Refused {
-                        response: Some(Box::new(refuse(&state, &decision, pending.protocol))),
-                    },
-                    Remote::Unavailable => State::Refused {
-                        response: Some(Box::new(unavailable(pending.protocol))),
-                    },
+                    Remote::Refused(state, decision) => {
+                        refund(&pending.shared, pending.charged, &pending.request);
+                        State::Refused {
+                            response: Some(Box::new(refuse(&state, &decision, pending.protocol))),
+                        }
+                    }
+                    Remote::Unavailable => {
+                        refund(&pending.shared, pending.charged, &pending.request);
+                        State::Refused {
+                            response: Some(Box::new(unavailable(pending.protocol))),
+                        }
+                    }
                     Remote::Admitted(remote) => {
                         let mut applied = pending.applied;
                         applied.extend(remote);
@@ -824,14 +932,27 @@ where
     }
 }
 
+/// A copy of the response's head, for a classifier.
+fn head_of<B>(response: &Response<B>) -> Response<()> {
+    let mut head = Response::new(());
+    *head.status_mut() = response.status();
+    *head.version_mut() = response.version();
+    *head.headers_mut() = response.headers().clone();
+    head
+}
+
 /// Charges the penalty tiers for a failure and adds the headers.
 fn finish<B>(mut response: Response<B>, after: After) -> Response<ResponseBody<B>> {
-    let status = response.status();
+    let mut head: Option<Response<()>> = None;
     for (state, key) in &after.penalties {
-        let judge = state.tier.penalty.as_ref().expect("a penalty tier");
-        if judge(status) == Outcome::Failure {
+        let outcome = match &state.tier.penalty {
+            Some(Penalty::Status(judge)) => judge(response.status()),
+            Some(Penalty::Classify(judge)) => judge(head.get_or_insert_with(|| head_of(&response))),
+            None => continue,
+        };
+        if outcome == Outcome::Failure {
             count(&state.tier.name, "penalized");
-            let _ = state.limiter.load().check(*key, state.tier.cost, false);
+            state.limiter.load().charge(*key, state.tier.cost);
         }
     }
     if let Some((policy, limit)) = after.headers {

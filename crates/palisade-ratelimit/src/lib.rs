@@ -33,8 +33,10 @@
 //! ([`ClientIp`](palisade_core::ClientIp), which `ClientIpLayer` resolves through trusted proxies
 //! only — never the leftmost `X-Forwarded-For`), the authenticated [`Identity`]'s subject, a
 //! header, the matched route, the method, a custom function, or a tuple of these
-//! ([`Key::and`]). A request passes only if every tier that applies admits it; a tier whose key
-//! the request lacks (no identity before authentication) does not apply. Tiers can be limited
+//! ([`Key::and`]). A request passes only if every tier that applies admits it, and a request
+//! one tier refuses gets back what the tiers before it charged, so a noisy client refused by
+//! its own tier does not drain a global one. A tier whose key the request lacks (no identity
+//! before authentication) does not apply, and says so once in the logs. Tiers can be limited
 //! to one route and charge a cost per request.
 //!
 //! [`Identity`]: palisade_core::Identity
@@ -63,7 +65,8 @@
 //! admitted responses. A gRPC caller gets `RESOURCE_EXHAUSTED` with `grpc-retry-pushback-ms`.
 //! [`Tier::shadow`] only logs and counts. [`Tier::penalty`] charges only responses a judge calls
 //! failures (e.g. `401` per address, to slow credential stuffing) and refuses while the key's
-//! failures exhausted the quota.
+//! failures exhausted the quota; [`Tier::penalty_classified`] judges with a palisade-core
+//! [`Classify`](palisade_core::Classify) such as `HttpClassifier` or `GrpcClassifier`.
 //!
 //! # Client side
 //!

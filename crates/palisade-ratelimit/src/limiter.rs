@@ -72,10 +72,17 @@ thread_local! {
     static FULL: Cell<Option<Full>> = const { Cell::new(None) };
 }
 
-/// The store as `governor` sees it: the policy for a full store is passed back through
-/// `FULL`, since `governor`'s closure cannot be made to refuse from outside.
+/// The store as one limiter's `governor` sees it. `governor` counts times from its own start;
+/// the store keeps them on the clock's own scale (`offset` is the limiter's start on it), so
+/// every limiter over one store — the old one and the new one while a quota changes — reads
+/// and writes the same times. The policy for a full store is passed back through `FULL`,
+/// since `governor`'s closure cannot be made to refuse from outside.
 #[derive(Debug)]
-pub(crate) struct Store(Arc<BoundedStore>);
+pub(crate) struct Store {
+    keys: Arc<BoundedStore>,
+    clock: LimiterClock,
+    offset: u64,
+}
 
 impl StateStore for Store {
     type Key = u64;
@@ -85,7 +92,18 @@ impl StateStore for Store {
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        match self.0.update(*key, &f) {
+        let offset = self.offset;
+        let outcome = self.keys.update(
+            *key,
+            || self.clock.now().as_u64(),
+            |tat| {
+                // A time before this limiter's start is long recovered: 0 is the same to it.
+                let relative = tat.map(|tat| Nanos::from(tat.as_u64().saturating_sub(offset)));
+                f(relative)
+                    .map(|(value, next)| (value, Nanos::from(next.as_u64().saturating_add(offset))))
+            },
+        );
+        match outcome {
             Ok(outcome) => outcome,
             Err(full) => {
                 FULL.with(|cell| cell.set(Some(full)));
@@ -122,8 +140,6 @@ pub(crate) struct Limiter {
     governor: Governor,
     store: Arc<BoundedStore>,
     clock: LimiterClock,
-    /// `governor`'s start (its arrival times count from here), as read just before it.
-    start: u64,
     t: u64,
     tau: u64,
 }
@@ -152,14 +168,22 @@ impl Limiter {
     fn around(quota: Quota, store: Arc<BoundedStore>, clock: LimiterClock) -> Self {
         let t = interval_nanos(quota);
         store.set_interval(t);
-        let start = clock.now().as_u64();
-        let governor =
-            governor::RateLimiter::new(quota.to_governor(), Store(store.clone()), clock.clone());
+        // `governor` reads its own start just after this: the two scales differ by the few
+        // nanoseconds between the readings, a few nanoseconds of a key's state.
+        let offset = clock.now().as_u64();
+        let governor = governor::RateLimiter::new(
+            quota.to_governor(),
+            Store {
+                keys: store.clone(),
+                clock: clock.clone(),
+                offset,
+            },
+            clock.clone(),
+        );
         Self {
             quota,
             governor,
             store,
-            start,
             clock,
             t,
             tau: t.saturating_mul(u64::from(quota.burst().saturating_sub(1))),
@@ -175,19 +199,49 @@ impl Limiter {
     }
 
     /// The same keys under another quota: each key keeps the permits it has used (a key
-    /// that spent two permits has spent two under the new quota too).
+    /// that spent two permits has spent two under the new quota too). A check racing the
+    /// change lands on either quota; the times stay on one scale either way.
     pub(crate) fn with_quota(&self, quota: Quota) -> Self {
-        let now_old = self.clock.now().as_u64().saturating_sub(self.start);
         let next = Self::around(quota, self.store.clone(), self.clock.clone());
-        let now_new = self.clock.now().as_u64().saturating_sub(next.start);
+        let now = self.clock.now().as_u64();
         let (old_t, new_t) = (u128::from(self.t), u128::from(next.t));
         self.store.rebase(|tat| {
-            // Arrival times count from each limiter's start, in units of its interval.
-            let lead = u128::from(tat.saturating_sub(now_old));
-            let lead = lead * new_t / old_t;
-            now_new.saturating_add(u64::try_from(lead).unwrap_or(u64::MAX))
+            // What is still owed, in units of the old interval, becomes the same units of the
+            // new one; a recovered key stays recovered.
+            let lead = u128::from(tat.saturating_sub(now)) * new_t / old_t;
+            now.saturating_add(u64::try_from(lead).unwrap_or(u64::MAX))
         });
         next
+    }
+
+    /// Charges `cost` permits to `key` whatever its state (a penalty: failures beyond the
+    /// quota push its recovery further out rather than being forgotten).
+    pub(crate) fn charge(&self, key: u64, cost: u32) {
+        let now = self.clock.now().as_u64();
+        let weight = self.t.saturating_mul(u64::from(cost));
+        let _ = self.store.update(
+            key,
+            || now,
+            |tat| {
+                let tat = tat.map_or(now, Nanos::as_u64).max(now);
+                Ok::<_, ()>(((), Nanos::from(tat.saturating_add(weight))))
+            },
+        );
+    }
+
+    /// Gives back `cost` permits a check just charged to `key` (a later tier refused the
+    /// request). A key no longer tracked is left alone.
+    pub(crate) fn refund(&self, key: u64, cost: u32) {
+        let now = self.clock.now().as_u64();
+        let weight = self.t.saturating_mul(u64::from(cost));
+        let _ = self.store.update(
+            key,
+            || now,
+            |tat| match tat {
+                Some(tat) => Ok(((), Nanos::from(tat.as_u64().saturating_sub(weight)))),
+                None => Err(()),
+            },
+        );
     }
 
     /// Keys tracked.
@@ -245,7 +299,10 @@ impl Limiter {
                 }
             }
             (None, Ok(Err(not_until))) => {
-                let wait: Duration = not_until.wait_time_from(self.clock.now());
+                // Read after the check: never let a refusal say "retry now".
+                let wait = not_until
+                    .wait_time_from(self.clock.now())
+                    .max(Duration::from_nanos(1));
                 Decision {
                     allowed: false,
                     remaining: 0,
@@ -264,8 +321,8 @@ impl Limiter {
         }
     }
 
-    /// Whether one more permit would be granted to `key` now, without charging it.
-    pub(crate) fn would_admit(&self, key: u64) -> Decision {
+    /// Whether `cost` more permits would be granted to `key` now, without charging them.
+    pub(crate) fn would_admit(&self, key: u64, cost: u32) -> Decision {
         let now = self.clock.now().as_u64();
         let Some(tat) = self.governor_store().get(key) else {
             return Decision {
@@ -275,14 +332,14 @@ impl Limiter {
                 retry_after: None,
             };
         };
-        let earliest = tat.saturating_sub(self.tau);
+        let weight = self.t.saturating_mul(u64::from(cost.max(1) - 1));
+        let earliest = tat.saturating_add(weight).saturating_sub(self.tau);
         if now < earliest {
-            let wait = Duration::from_nanos(earliest - now);
             Decision {
                 allowed: false,
                 remaining: 0,
                 reset: Duration::from_nanos(tat - now),
-                retry_after: Some(wait),
+                retry_after: Some(Duration::from_nanos(earliest - now)),
             }
         } else {
             let used = tat.saturating_sub(now).div_ceil(self.t);
@@ -357,15 +414,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn retry_after_and_remaining_in_a_sequence() {
+    /// A limiter over 1,024 keys on a clock moved by hand.
+    fn on_a_fake_clock(quota: Quota) -> (FakeClock, Limiter) {
         let clock = FakeClock::new();
         let limiter = Limiter::new(
-            Quota::per_second(2).with_burst(3),
+            quota,
             1024,
             WhenFull::RejectNew,
             LimiterClock::Fake(clock.clone()),
         );
+        (clock, limiter)
+    }
+
+    #[test]
+    fn retry_after_and_remaining_in_a_sequence() {
+        let (clock, limiter) = on_a_fake_clock(Quota::per_second(2).with_burst(3));
         let remaining: Vec<(bool, u32)> = (0..4)
             .map(|_| {
                 let d = limiter.check(7, 1, true);
@@ -383,19 +446,56 @@ mod tests {
         assert_eq!(limiter.check(8, 1, true).remaining, 2);
         // Peeking does not charge.
         clock.advance(Duration::from_secs(10));
-        assert_eq!(limiter.would_admit(7).remaining, 3);
-        assert_eq!(limiter.would_admit(7).remaining, 3);
+        assert_eq!(limiter.would_admit(7, 1).remaining, 3);
+        assert_eq!(limiter.would_admit(7, 1).remaining, 3);
+    }
+
+    #[test]
+    fn a_check_racing_a_quota_change_never_locks_a_key_out() {
+        let (clock, old) = on_a_fake_clock(Quota::per_second(1).with_burst(2));
+        // An hour of uptime, then a quota change while a request still holds the old limiter.
+        clock.advance(Duration::from_secs(3600));
+        assert!(old.check(1, 1, true).allowed);
+        let new = old.with_quota(Quota::per_second(1).with_burst(3));
+        assert!(
+            old.check(1, 1, true).allowed,
+            "the straggler on the old quota"
+        );
+        // Both limiters read one time scale: two permits spent, one left now, all back in 2 s.
+        assert_eq!(new.would_admit(1, 1).remaining, 1);
+        clock.advance(Duration::from_secs(2));
+        assert!(new.check(1, 1, true).allowed);
+        assert_eq!(new.check(1, 1, true).remaining, 1);
+    }
+
+    #[test]
+    fn penalties_accrue_beyond_the_quota_and_peeks_honour_the_cost() {
+        let (clock, limiter) = on_a_fake_clock(Quota::per_second(1).with_burst(2));
+        clock.advance(Duration::from_secs(3600));
+        let limiter = limiter.with_quota(Quota::per_second(1).with_burst(2));
+        // Five failures at once: all charged, recovery 5 s out; refused for the first 4 s.
+        for _ in 0..5 {
+            limiter.charge(9, 1);
+        }
+        let peek = limiter.would_admit(9, 1);
+        assert!(!peek.allowed);
+        assert_eq!(peek.retry_after, Some(Duration::from_secs(4)));
+        clock.advance(Duration::from_secs(4));
+        assert!(limiter.would_admit(9, 1).allowed);
+        // A cost of 2 needs both permits back.
+        assert!(!limiter.would_admit(9, 2).allowed);
+        clock.advance(Duration::from_secs(1));
+        assert!(limiter.would_admit(9, 2).allowed);
+        // A refund gives back what a check took.
+        assert!(limiter.check(9, 2, true).allowed);
+        assert!(!limiter.would_admit(9, 1).allowed);
+        limiter.refund(9, 2);
+        assert_eq!(limiter.would_admit(9, 1).remaining, 2);
     }
 
     #[test]
     fn a_new_quota_keeps_each_keys_state() {
-        let clock = FakeClock::new();
-        let limiter = Limiter::new(
-            Quota::per_second(1).with_burst(2),
-            1024,
-            WhenFull::RejectNew,
-            LimiterClock::Fake(clock.clone()),
-        );
+        let (clock, limiter) = on_a_fake_clock(Quota::per_second(1).with_burst(2));
         clock.advance(Duration::from_secs(5));
         assert!(limiter.check(1, 1, true).allowed);
         assert!(limiter.check(1, 1, true).allowed);
@@ -403,7 +503,7 @@ mod tests {
         clock.advance(Duration::from_secs(3));
         let wider = limiter.with_quota(Quota::per_second(1).with_burst(4));
         // Key 1 spent its two permits 3 s ago: a burst of 4 now has 4 back (capped)...
-        assert_eq!(wider.would_admit(1).remaining, 4);
+        assert_eq!(wider.would_admit(1, 1).remaining, 4);
         // ...but right after spending, the state carries over instead of resetting.
         assert!(wider.check(1, 1, true).allowed);
         let narrow = wider.with_quota(Quota::per_second(1).with_burst(1));

@@ -119,8 +119,20 @@ impl Quota {
     }
 
     /// The window, in whole seconds (at least 1), for the `RateLimit-Policy` header's `w`.
-    pub(crate) fn window_seconds(&self) -> u64 {
-        self.period.as_secs().max(1)
+    /// The quota as `(q, w)` for `RateLimit-Policy`, whose window is whole seconds: the
+    /// count and period when the period is whole seconds, else the same rate over the period
+    /// rounded up to a second (`5/500ms` is `q=10;w=1`), the count rounded down.
+    pub(crate) fn policy_quota_window(&self) -> (u64, u64) {
+        let nanos = self.period.as_nanos().max(1);
+        if nanos % 1_000_000_000 == 0 {
+            return (u64::from(self.count), self.period.as_secs());
+        }
+        let window = nanos.div_ceil(1_000_000_000);
+        let quota = u128::from(self.count) * window * 1_000_000_000 / nanos;
+        (
+            u64::try_from(quota).unwrap_or(u64::MAX),
+            u64::try_from(window).unwrap_or(u64::MAX),
+        )
     }
 }
 

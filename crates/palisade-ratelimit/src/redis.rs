@@ -4,7 +4,8 @@
 //! - **One round trip**: `EVALSHA` of one script per check (the `redis` crate falls back to
 //!   loading it on `NOSCRIPT`), reading and writing a single key, so it runs on Redis Cluster
 //!   and Valkey alike; the key expires once its permits are all back.
-//! - **Server clock**: the script reads `TIME`, so instances' clocks need not agree.
+//! - **Server clock**: the script reads `TIME`, so instances' clocks need not agree. Writing
+//!   after `TIME` needs effects replication: Redis 5 or later (or Valkey).
 //! - **Connections**: a multiplexed, auto-reconnecting `ConnectionManager`, or (feature
 //!   `redis-cluster`) the cluster client, which routes each key to its slot's node.
 //! - **Failures**: each call has a timeout; when Redis does not answer in time or errs,
@@ -14,7 +15,8 @@
 //!   `batch` emission intervals. Permits are taken before they are spent, so a key is never
 //!   granted more than its quota by Redis; what changes is when: leased permits may be spent up
 //!   to a lease's life after Redis counted them, so in any window of the quota's period a key
-//!   can see at most `instances × (batch − 1)` requests more than the quota.
+//!   can see at most `instances × (batch − 1)` requests more than the quota. Leases are held
+//!   per tier and key; a request costing more than one permit always asks Redis.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -193,8 +195,10 @@ impl RedisStore {
         quota: Quota,
         cost: u32,
     ) -> Result<Decision, BackendError> {
-        if let Some(leases) = &self.lease {
-            if cost == 1 && leases.take(key) {
+        if let Some(leases) = self.lease.as_ref().filter(|_| cost == 1) {
+            // Leases are per tier and key: two tiers over one store never spend each other's.
+            let lease = format!("{tier}:{key}");
+            if leases.take(&lease) {
                 return Ok(Decision {
                     allowed: true,
                     remaining: 0,
@@ -206,7 +210,7 @@ impl RedisStore {
             let (granted, decision) = self.call(tier, key, quota, batch, 1).await?;
             if granted > 1 {
                 let life = quota.emission_interval() * batch;
-                leases.put(key, granted - 1, Instant::now() + life);
+                leases.put(&lease, granted - 1, Instant::now() + life);
             }
             return Ok(decision);
         }
@@ -224,7 +228,8 @@ impl RedisStore {
         want: u32,
         need: u32,
     ) -> Result<(u32, Decision), BackendError> {
-        let t = micros(quota.emission_interval()).max(1);
+        // Redis keeps microseconds: the interval rounds up (the rate never rounds up).
+        let t = micros_ceil(quota.emission_interval()).max(1);
         let tau = t.saturating_mul(u64::from(quota.burst().saturating_sub(1)));
         let mut redis_key = String::with_capacity(self.prefix.len() + tier.len() + key.len() + 2);
         for part in [&*self.prefix, ":", tier, ":", key] {
@@ -272,8 +277,8 @@ impl RedisStore {
     }
 }
 
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+fn micros_ceil(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// Permits taken from Redis and not yet spent, per key (bounded: expired leases are dropped

@@ -13,8 +13,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use governor::nanos::Nanos;
-use governor::state::StateStore;
-use governor::state::keyed::ShrinkableKeyedStateStore;
 
 const SHARDS: usize = 64;
 
@@ -77,8 +75,7 @@ pub(crate) struct BoundedStore {
     shards: Box<[Mutex<ShardState>]>,
     per_shard: usize,
     when_full: WhenFull,
-    /// The emission interval, in nanos: how `now` is recovered from a fresh key's next state,
-    /// and the shortest gap between two sweeps of a shard.
+    /// The emission interval, in nanos: the shortest gap between two sweeps of a shard.
     interval: AtomicU64,
     len: AtomicUsize,
 }
@@ -113,8 +110,9 @@ impl BoundedStore {
 
     #[inline]
     fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, ShardState> {
-        // The high bits pick the shard; the map uses the whole hash.
-        self.shards[(key >> 58) as usize % SHARDS]
+        // Middle bits pick the shard: the map's table uses the low bits for the bucket and
+        // the top seven for its tags, which must still vary within a shard.
+        self.shards[(key >> 32) as usize % SHARDS]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -135,11 +133,13 @@ impl BoundedStore {
     }
 
     /// `f` on the key's state, storing what it returns; when a new key finds the shard full,
-    /// `Err(Ok(full))` says what the policy decided instead of calling `f` for the store.
+    /// `Err(full)` says what the policy decided instead of calling `f` for the store. `now`
+    /// (the same clock as the stored times) is read only then, to sweep recovered keys.
     #[inline]
     pub(crate) fn update<T, E>(
         &self,
         key: u64,
+        now: impl FnOnce() -> u64,
         f: impl Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     ) -> Result<Result<T, E>, Full> {
         let mut shard = self.shard(key);
@@ -155,9 +155,8 @@ impl BoundedStore {
         };
         let next = next.as_u64();
         if shard.map.len() >= self.per_shard {
-            // `next` is `now + interval` for a fresh key.
             let interval = self.interval.load(Ordering::Relaxed);
-            let now = next.saturating_sub(interval);
+            let now = now();
             if now >= shard.next_sweep {
                 let before = shard.map.len();
                 shard.map.retain(|_, tat| *tat > now);
@@ -207,50 +206,6 @@ impl BoundedStore {
             shard.next_sweep = 0;
         }
     }
-
-    /// Drops keys whose state is older than `drop_below` (fully recovered).
-    pub(crate) fn retain_recent(&self, drop_below: u64) {
-        for shard in &*self.shards {
-            let mut shard = shard
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let before = shard.map.len();
-            shard.map.retain(|_, tat| *tat > drop_below);
-            self.len
-                .fetch_sub(before - shard.map.len(), Ordering::Relaxed);
-        }
-    }
-}
-
-/// `governor`'s view of the store, for the raw-governor comparison and the model test: a
-/// full store admits untracked here (the limiter applies the policy itself through
-/// [`BoundedStore::update`]).
-impl StateStore for BoundedStore {
-    type Key = u64;
-
-    fn measure_and_replace<T, F, E>(&self, key: &u64, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        match self.update(*key, &f) {
-            Ok(outcome) => outcome,
-            Err(_) => f(None).map(|(value, _)| value),
-        }
-    }
-}
-
-impl ShrinkableKeyedStateStore<u64> for BoundedStore {
-    fn retain_recent(&self, drop_below: Nanos) {
-        Self::retain_recent(self, drop_below.as_u64());
-    }
-
-    fn len(&self) -> usize {
-        Self::len(self)
-    }
-
-    fn is_empty(&self) -> bool {
-        Self::len(self) == 0
-    }
 }
 
 #[cfg(test)]
@@ -258,10 +213,14 @@ mod tests {
     use super::*;
 
     fn admit(store: &BoundedStore, key: u64, now: u64) -> Result<Result<(), ()>, Full> {
-        store.update(key, |tat| {
-            let tat = tat.map_or(now, Nanos::as_u64).max(now);
-            Ok::<_, ()>(((), Nanos::from(tat + 10)))
-        })
+        store.update(
+            key,
+            || now,
+            |tat| {
+                let tat = tat.map_or(now, Nanos::as_u64).max(now);
+                Ok::<_, ()>(((), Nanos::from(tat + 10)))
+            },
+        )
     }
 
     #[test]

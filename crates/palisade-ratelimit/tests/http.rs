@@ -11,7 +11,9 @@ use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use http::{Method, Request, StatusCode};
 use palisade_core::problem::types;
-use palisade_core::{ClientIpLayer, Identity, IdentitySource, Outcome, TrustedProxies};
+use palisade_core::{
+    ClientIpLayer, HttpClassifier, Identity, IdentitySource, Outcome, TrustedProxies,
+};
 use palisade_ratelimit::{
     ClientError, ClientRateLimitLayer, FakeClock, Key, Quota, RateLimitLayer, Tier,
 };
@@ -24,6 +26,16 @@ fn app(limits: RateLimitLayer) -> Router {
     Router::new()
         .route("/orders", get(|| async { "orders" }))
         .route("/export", post(|| async { "exported" }))
+        .route(
+            "/flaky",
+            get(|request: Request<axum::body::Body>| async move {
+                if request.headers().contains_key("x-fail") {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }),
+        )
         .route(
             "/login",
             post(|request: Request<axum::body::Body>| async move {
@@ -259,6 +271,104 @@ async fn penalty_mode_counts_only_failures() {
 }
 
 #[tokio::test]
+async fn a_request_refused_by_a_later_tier_spends_nothing_earlier() {
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("global", Quota::per_minute(3), Key::global()))
+        .tier(Tier::new("ip", Quota::per_minute(1), Key::client_ip()))
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    // One noisy address is refused by its own tier, and does not drain the global one.
+    let mut replies = Vec::new();
+    for _ in 0..5 {
+        replies.push(get_as(&server, "/orders", "203.0.113.50", None).await);
+    }
+    assert_eq!(statuses(&replies), [200, 429, 429, 429, 429]);
+    assert_eq!(replies[1].json()["limit"], "ip");
+    let others: Vec<Reply> =
+        get_each(&server, ["203.0.113.51", "203.0.113.52", "203.0.113.53"]).await;
+    assert_eq!(statuses(&others), [200, 200, 429]);
+    assert_eq!(others[2].json()["limit"], "global");
+}
+
+async fn get_each<const N: usize>(server: &TestServer, ips: [&str; N]) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for ip in ips {
+        replies.push(get_as(server, "/orders", ip, None).await);
+    }
+    replies
+}
+
+#[tokio::test]
+async fn a_get_limit_counts_head_too() {
+    let limits = RateLimitLayer::builder()
+        .tier(
+            Tier::new("orders", Quota::per_minute(1), Key::client_ip())
+                .route(Some(Method::GET), "/orders"),
+        )
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    let head = |ip: &'static str| {
+        let server = &server;
+        async move {
+            let request = Request::head(server.url("/orders"))
+                .header("x-forwarded-for", ip)
+                .body(http_body_util::Full::default())
+                .unwrap();
+            Client::new().send(request).await
+        }
+    };
+    assert_eq!(head("192.0.2.20").await.status, 200);
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.20", None).await.status,
+        429
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.21", None).await.status,
+        200
+    );
+    assert_eq!(head("192.0.2.21").await.status, 429);
+}
+
+#[tokio::test]
+async fn penalty_mode_takes_a_classifier() {
+    let limits = RateLimitLayer::builder()
+        .tier(
+            Tier::new("upstream-errors", Quota::per_minute(2), Key::client_ip())
+                .penalty_classified(HttpClassifier::default()),
+        )
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    let flaky = |fail: bool| {
+        let server = &server;
+        async move {
+            let mut headers = vec![("x-forwarded-for", "192.0.2.9")];
+            if fail {
+                headers.push(("x-fail", "1"));
+            }
+            Client::new().get(&server.url("/flaky"), &headers).await
+        }
+    };
+    // Successes and 4xx never count under `HttpClassifier`.
+    for _ in 0..5 {
+        assert_eq!(flaky(false).await.status, 200);
+    }
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        replies.push(flaky(true).await);
+    }
+    assert_eq!(statuses(&replies), [503, 503]);
+    let refused = flaky(false).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["limit"], "upstream-errors");
+}
+
+#[tokio::test]
 async fn a_quota_changes_at_run_time_without_losing_state() {
     let clock = FakeClock::new();
     let limits = RateLimitLayer::builder()
@@ -315,6 +425,23 @@ async fn settings_are_checked() {
     for result in bad {
         assert!(result.is_err());
     }
+    let mut many = RateLimitLayer::builder();
+    for i in 0..65 {
+        many = many.tier(Tier::new(
+            format!("t{i}"),
+            Quota::per_second(1),
+            Key::global(),
+        ));
+    }
+    assert!(many.build().is_err(), "at most 64 tiers");
+    // A new quota must still fit the tier's cost.
+    let layer = RateLimitLayer::builder()
+        .tier(Tier::new("export", Quota::per_second(10), Key::global()).cost(5))
+        .build()
+        .unwrap();
+    assert!(layer.set_quota("export", Quota::per_second(3)).is_err());
+    assert!(layer.set_quota("export", Quota::per_second(5)).is_ok());
+    assert!(layer.set_quota("nope", Quota::per_second(5)).is_err());
 }
 
 #[tokio::test]
@@ -367,6 +494,52 @@ async fn the_client_limiter_waits_then_gives_up() {
         .filter(|r| matches!(r, Err(ClientError::Limited(_))))
         .count();
     assert!(limited >= 7, "{limited} of 10 limited");
+    // Behind a `Buffer` (one worker calling for every handle) the quota is still one.
+    let buffered = tower::buffer::Buffer::new(
+        ClientRateLimitLayer::new(Quota::per_second(10).with_burst(1))
+            .max_wait(Duration::from_millis(150))
+            .build()
+            .unwrap()
+            .layer(service_fn(echo)),
+        16,
+    );
+    // Ten callers at once, on local tasks (the `Send` proof through `Buffer` defeats the
+    // compiler's higher-ranked reasoning in `tokio::spawn`; the limiter runs either way).
+    let local = tokio::task::LocalSet::new();
+    let results = local
+        .run_until(async {
+            let tasks: Vec<_> = (0..10u32)
+                .map(|i| {
+                    let service = buffered.clone();
+                    tokio::task::spawn_local(async move { service.oneshot(i).await })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.unwrap());
+            }
+            results
+        })
+        .await;
+    let (mut passed, mut limited) = (0, 0);
+    for result in results {
+        match result {
+            Ok(_) => passed += 1,
+            Err(error) => {
+                let error = error.downcast::<ClientError<Infallible>>().unwrap();
+                assert!(matches!(*error, ClientError::Limited(_)));
+                limited += 1;
+            }
+        }
+    }
+    assert!(
+        (1..=3).contains(&passed),
+        "{passed} passed, {limited} limited"
+    );
+}
+
+async fn echo(n: u32) -> Result<u32, Infallible> {
+    Ok(n)
 }
 
 async fn futures_join<S>(service: S, n: u32) -> Vec<Result<u32, ClientError<Infallible>>>

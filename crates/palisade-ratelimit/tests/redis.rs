@@ -159,6 +159,28 @@ async fn lease_mode_cuts_round_trips_within_its_bound() {
 }
 
 #[tokio::test]
+async fn leases_are_held_per_tier() {
+    // Two tiers on one key over one leasing store: the generous tier's leases must never pay
+    // for the tight tier's requests.
+    let server = RedisServer::spawn();
+    let store = RedisStore::connect(&server.url()).await.unwrap().lease(5);
+    let header = || Key::header(HeaderName::from_static("x-client"));
+    let layer = RateLimitLayer::builder()
+        .tier(Tier::new("tight", Quota::per_minute(10), header()).redis(store.clone()))
+        .tier(Tier::new("loose", Quota::per_minute(1000), header()).redis(store))
+        .build()
+        .unwrap();
+    let mut service: Svc = layer.layer(service_fn(ok as fn(_) -> _));
+    let mut admitted = 0u32;
+    for _ in 0..40 {
+        if call(&mut service, "ada").await == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    assert!((10..=14).contains(&admitted), "{admitted} admitted of 40");
+}
+
+#[tokio::test]
 async fn a_real_cluster_spreads_keys_and_shares_each_quota() {
     let cluster = RedisCluster::spawn();
     let urls = cluster.urls();
