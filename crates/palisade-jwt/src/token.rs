@@ -118,11 +118,55 @@ pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
     })
 }
 
-/// Whether `bytes` is UTF-8 holding a JSON object. serde reads a struct from an array too, and
-/// `serde_json` does not check the UTF-8 of members a struct ignores (found by the `jwt_oidc`
-/// fuzz target), so both are checked first.
+/// Whether `bytes` is UTF-8 holding a JSON object with no unpaired surrogate escape. serde
+/// reads a struct from an array too, and `serde_json` checks neither the UTF-8 nor the
+/// `\uD800`-style escapes of members a struct ignores (both found by the `jwt_oidc` fuzz
+/// target), so all three are checked first: a document is used only if it is wholly readable.
 pub(crate) fn is_json_object(bytes: &[u8]) -> bool {
-    bytes.trim_ascii_start().first() == Some(&b'{') && std::str::from_utf8(bytes).is_ok()
+    bytes.trim_ascii_start().first() == Some(&b'{')
+        && std::str::from_utf8(bytes).is_ok()
+        && surrogate_escapes_paired(bytes)
+}
+
+/// Whether every `\uD800`-`\uDBFF` escape is followed at once by a `\uDC00`-`\uDFFF` one and
+/// every low one is preceded by a high one. One pass; other escapes are skipped whole, so
+/// `\\u` is an escaped backslash and a `u`.
+fn surrogate_escapes_paired(bytes: &[u8]) -> bool {
+    let hex4 = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut i = 0;
+    let mut pending_high = false;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            if pending_high {
+                return false;
+            }
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) != Some(&b'u') {
+            if pending_high {
+                return false;
+            }
+            i += 2;
+            continue;
+        }
+        let Some(unit) = hex4(i + 2) else {
+            // Not an escape at all.
+            return false;
+        };
+        match unit {
+            0xD800..=0xDBFF if pending_high => return false,
+            0xD800..=0xDBFF => pending_high = true,
+            0xDC00..=0xDFFF if !pending_high => return false,
+            _ if pending_high && !(0xDC00..=0xDFFF).contains(&unit) => return false,
+            _ => pending_high = false,
+        }
+        i += 6;
+    }
+    !pending_high
 }
 
 /// Decodes unpadded, canonical base64url.
@@ -176,6 +220,29 @@ pub fn media_type_is(value: &str, expected: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unpaired_surrogate_escapes_make_a_document_unreadable() {
+        for (text, readable) in [
+            (r#"{"a":"\ud83d\ude00"}"#, true),
+            (r#"{"a":"\u00e9\\ud800"}"#, true),
+            (r#"{"a":"\ud800"}"#, false),
+            (r#"{"a":"\ude00"}"#, false),
+            (r#"{"a":"\ud800x"}"#, false),
+            (r#"{"a":"\ud800\ud800"}"#, false),
+            (r#"{"a":"\ud800\n"}"#, false),
+            (r#"{"a":"\u12"}"#, false),
+            (r#"{"a":"\uzzzz"}"#, false),
+        ] {
+            assert_eq!(super::is_json_object(text.as_bytes()), readable, "{text}");
+            // The same answer as reading the whole document.
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                readable,
+                "{text}"
+            );
+        }
+    }
+
     use super::*;
 
     fn b64(text: &str) -> String {

@@ -138,6 +138,21 @@ mod tests {
         );
     }
 
+    /// Found by the `jwt_oidc` fuzz target: an unpaired surrogate escape (`"\ud800"`) in an
+    /// ignored member was accepted, for the same reason.
+    #[test]
+    fn an_unpaired_surrogate_anywhere_is_refused() {
+        let doc = br#"{"issuer":"https://idp.example/tenant","jwks_uri":"https://idp.example/k","x":"\ud800"}"#;
+        assert_eq!(
+            jwks_uri(doc, "https://idp.example/tenant", false).unwrap_err(),
+            DiscoveryError::Unreadable
+        );
+        let crash = include_bytes!(
+            "../../../../fuzz/corpus/jwt_oidc/seed-regression-lone-surrogate-ignored-member"
+        );
+        assert!(jwks_uri(crash, "https://idp.example/tenant", false).is_err());
+    }
+
     #[test]
     fn the_discovery_url_is_under_the_issuer() {
         assert_eq!(
