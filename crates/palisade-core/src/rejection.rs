@@ -143,7 +143,8 @@ impl Rejection {
         let headers = response.headers_mut();
         headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         if protocol == Protocol::Grpc {
-            let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            // Rounded up, like `Retry-After`: a refusal never says "retry now".
+            let millis = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
             headers.insert(GRPC_RETRY_PUSHBACK_MS.clone(), HeaderValue::from(millis));
         }
         response

@@ -203,6 +203,8 @@ struct Shared {
     tiers: Vec<Arc<TierState>>,
     seed: RandomState,
     headers_on_success: bool,
+    /// Held while a quota changes: two changes at once would rescale the store twice.
+    quota_change: std::sync::Mutex<()>,
     /// Only local tiers, no penalty tier, no headers on admitted responses: a check needs
     /// nothing after the response.
     simple: bool,
@@ -265,6 +267,11 @@ impl RateLimitLayer {
                 "the burst must be at least the tier's cost",
             ));
         }
+        let _one_at_a_time = self
+            .shared
+            .quota_change
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = tier.limiter.load();
         tier.limiter.store(Arc::new(current.with_quota(quota)));
         let mut policy = String::new();
@@ -391,6 +398,7 @@ impl RateLimitBuilder {
                 tiers,
                 seed: RandomState::default(),
                 headers_on_success: self.headers_on_success,
+                quota_change: std::sync::Mutex::new(()),
                 simple,
             }),
         })
@@ -519,10 +527,10 @@ impl<S> RateLimit<S> {
             let limiter = limiter.load();
             #[cfg(feature = "metrics")]
             Self::sample_keys(state, limiter);
-            let decision = limiter.check(key, tier.cost, false);
-            if decision.allowed {
+            let (decision, stored) = limiter.check_stored(key, tier.cost, false);
+            if stored {
                 charged |= 1 << index;
-            } else if !refused_in_shadow(tier) {
+            } else if !decision.allowed && !refused_in_shadow(tier) {
                 refund(shared, charged, &request);
                 return refused(state, &decision, &request);
             }
@@ -579,8 +587,9 @@ impl<S> RateLimit<S> {
                 penalties.push((state.clone(), key));
                 limiter.would_admit(key, tier.cost)
             } else {
-                let decision = limiter.check(key, tier.cost, shared.headers_on_success);
-                if decision.allowed {
+                let (decision, stored) =
+                    limiter.check_stored(key, tier.cost, shared.headers_on_success);
+                if stored {
                     charged |= 1 << index;
                 }
                 decision

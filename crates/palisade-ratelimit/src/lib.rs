@@ -34,8 +34,9 @@
 //! only — never the leftmost `X-Forwarded-For`), the authenticated [`Identity`]'s subject, a
 //! header, the matched route, the method, a custom function, or a tuple of these
 //! ([`Key::and`]). A request passes only if every tier that applies admits it, and a request
-//! one tier refuses gets back what the tiers before it charged, so a noisy client refused by
-//! its own tier does not drain a global one. A tier whose key the request lacks (no identity
+//! one tier refuses gets back what the in-process tiers before it charged, so a noisy client
+//! refused by its own tier does not drain a global one (Redis tiers are checked after the
+//! in-process ones, and what one charged stays charged). A tier whose key the request lacks (no identity
 //! before authentication) does not apply, and says so once in the logs. Tiers can be limited
 //! to one route and charge a cost per request.
 //!

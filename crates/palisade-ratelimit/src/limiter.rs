@@ -261,12 +261,19 @@ impl Limiter {
     /// Charges `cost` permits to `key` now; `details` computes what remains (for headers).
     #[inline]
     pub(crate) fn check(&self, key: u64, cost: u32, details: bool) -> Decision {
+        self.check_stored(key, cost, details).0
+    }
+
+    /// [`check`](Self::check), and whether the charge was stored (not when a full store
+    /// admitted the key untracked): only a stored charge may be refunded.
+    #[inline]
+    pub(crate) fn check_stored(&self, key: u64, cost: u32, details: bool) -> (Decision, bool) {
         let outcome = match NonZeroU32::new(cost) {
             None | Some(NonZeroU32::MIN) => Ok(self.governor.check_key(&key)),
             Some(n) => self.governor.check_key_n(&key, n),
         };
         let full = FULL.with(Cell::take);
-        match (full, outcome) {
+        let decision = match (full, outcome) {
             (Some(Full::Reject), _) => Decision {
                 allowed: false,
                 remaining: 0,
@@ -318,7 +325,8 @@ impl Limiter {
                 reset: self.quota.period(),
                 retry_after: None,
             },
-        }
+        };
+        (decision, decision.allowed && full.is_none())
     }
 
     /// Whether `cost` more permits would be granted to `key` now, without charging them.
@@ -491,6 +499,22 @@ mod tests {
         assert!(!limiter.would_admit(9, 1).allowed);
         limiter.refund(9, 2);
         assert_eq!(limiter.would_admit(9, 1).remaining, 2);
+    }
+
+    #[test]
+    fn an_untracked_admission_is_not_a_stored_charge() {
+        // 64 keys over 64 shards: keys 0 and 1 share a shard of one.
+        let clock = FakeClock::new();
+        let limiter = Limiter::new(
+            Quota::per_minute(1),
+            64,
+            WhenFull::AdmitUntracked,
+            LimiterClock::Fake(clock),
+        );
+        assert!(limiter.check_stored(0, 1, false).1);
+        let (decision, stored) = limiter.check_stored(1, 1, false);
+        assert!(decision.allowed, "admitted untracked");
+        assert!(!stored, "nothing to refund");
     }
 
     #[test]
