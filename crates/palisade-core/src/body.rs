@@ -31,7 +31,10 @@ pin_project! {
     #[derive(Debug)]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Problem { bytes: Option<Bytes> },
+        // Boxed: one pointer fits beside the inner body's niche, so wrapping a 16-byte body
+        // (axum's, hyper's `Incoming`) adds nothing, and a response stays small enough to
+        // move without a `memcpy` call.
+        Problem { bytes: Option<Box<Bytes>> },
     }
 }
 
@@ -46,7 +49,9 @@ impl<B> ResponseBody<B> {
     /// A body holding a problem document (or any fixed bytes the layer wrote).
     pub fn problem(bytes: Bytes) -> Self {
         Self {
-            kind: Kind::Problem { bytes: Some(bytes) },
+            kind: Kind::Problem {
+                bytes: Some(Box::new(bytes)),
+            },
         }
     }
 
@@ -82,7 +87,7 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Problem { bytes } => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            KindProj::Problem { bytes } => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(*b)))),
         }
     }
 
@@ -108,6 +113,15 @@ mod tests {
     use http_body_util::{BodyExt, Full};
 
     use super::*;
+
+    #[test]
+    fn wrapping_a_boxed_body_adds_nothing() {
+        type Boxed = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+        assert_eq!(
+            std::mem::size_of::<ResponseBody<Boxed>>(),
+            std::mem::size_of::<Boxed>()
+        );
+    }
 
     #[tokio::test]
     async fn problem_body_yields_its_bytes_once() {

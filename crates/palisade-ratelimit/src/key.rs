@@ -144,14 +144,18 @@ impl Key {
         for part in &self.parts {
             match part {
                 Part::Global => hasher.write_u8(0),
-                Part::ClientIp => {
-                    let ip = request.extensions().get::<ClientIp>()?;
-                    hasher.write_u8(1);
-                    match ip.ip() {
-                        std::net::IpAddr::V4(v4) => hasher.write(&v4.octets()),
-                        std::net::IpAddr::V6(v6) => hasher.write(&v6.octets()),
+                Part::ClientIp => match request.extensions().get::<ClientIp>()?.ip() {
+                    // Tag 1 and an IPv4 address in one word (tag in the top byte); tag 7 and
+                    // an IPv6 address. Every part starts with its own tag and is either of
+                    // fixed length or ends in 0xFF, which no value holds before a tag byte.
+                    std::net::IpAddr::V4(v4) => {
+                        hasher.write_u64((1 << 56) | u64::from(v4.to_bits()));
                     }
-                }
+                    std::net::IpAddr::V6(v6) => {
+                        hasher.write_u8(7);
+                        hasher.write_u128(v6.to_bits());
+                    }
+                },
                 Part::Identity => {
                     let identity = request.extensions().get::<Identity>()?;
                     hasher.write_u8(2);
@@ -204,6 +208,15 @@ impl Hasher for Sha256Hasher {
 
     fn write(&mut self, bytes: &[u8]) {
         sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    // Big-endian, whatever the host: every instance of a fleet names a key alike.
+    fn write_u64(&mut self, value: u64) {
+        self.write(&value.to_be_bytes());
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.write(&value.to_be_bytes());
     }
 }
 

@@ -174,6 +174,7 @@ impl Tier {
         self
     }
 
+    #[inline]
     fn applies<B>(&self, request: &Request<B>) -> bool {
         match &self.route {
             None => true,
