@@ -209,13 +209,10 @@ fn hello(name: &str, count: u32) -> tonic::Request<HelloRequest> {
 #[tokio::test]
 async fn server_mode_in_front_of_tonic_judges_grpc_statuses() {
     let breaker = breaker("greeter");
-    let (incoming, addr) = grpc::listener().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(HttpBreakerLayer::new(breaker.clone()).classify_with(GrpcClassifier::default()))
-            .add_service(grpc::greeter())
-            .serve_with_incoming(incoming),
-    );
+    let addr = grpc::serve_greeter_behind(
+        HttpBreakerLayer::new(breaker.clone()).classify_with(GrpcClassifier::default()),
+    )
+    .await;
     let mut client = GreeterClient::new(grpc::channel(addr).await);
     // NOT_FOUND is the caller's problem: never counted against the server.
     for _ in 0..6 {

@@ -261,13 +261,7 @@ async fn a_64_kib_string_of_quotes_is_rejected_precisely() {
 
 #[tokio::test]
 async fn a_grpc_client_gets_a_grpc_status_not_a_problem_body() {
-    let (incoming, addr) = grpc::listener().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(JsonLayer::new())
-            .add_service(grpc::greeter())
-            .serve_with_incoming(incoming),
-    );
+    let addr = grpc::serve_greeter_behind(JsonLayer::new()).await;
     let mut client = GreeterClient::new(grpc::channel(addr).await);
     let status = client
         .say_hello(HelloRequest {

@@ -262,13 +262,7 @@ async fn a_tonic_client_gets_unauthenticated_or_through() {
         )
         .build()
         .unwrap();
-    let (incoming, addr) = grpc::listener().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(layer)
-            .add_service(grpc::greeter())
-            .serve_with_incoming(incoming),
-    );
+    let addr = grpc::serve_greeter_behind(layer).await;
     let mut client = GreeterClient::new(grpc::channel(addr).await);
     let hello = || HelloRequest {
         name: "ada".into(),

@@ -454,13 +454,7 @@ async fn a_grpc_caller_gets_resource_exhausted() {
         .clock(FakeClock::new())
         .build()
         .unwrap();
-    let (incoming, addr) = grpc::listener().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(limits)
-            .add_service(grpc::greeter())
-            .serve_with_incoming(incoming),
-    );
+    let addr = grpc::serve_greeter_behind(limits).await;
     let mut client = GreeterClient::new(grpc::channel(addr).await);
     let hello = || HelloRequest {
         name: "ada".into(),

@@ -51,18 +51,13 @@ async fn server() -> (SocketAddr, Keys) {
         .inbound_deadline(DeadlineHeader::grpc_timeout(), Duration::from_millis(500))
         .build()
         .unwrap();
-    let (incoming, addr) = grpc::listener().await;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .layer(
-                ServiceBuilder::new()
-                    .layer(timeout)
-                    .layer(ApiKeyLayer::new(store))
-                    .layer(require_scopes(["greeter:call"])),
-            )
-            .add_service(grpc::greeter())
-            .serve_with_incoming(incoming),
-    );
+    let addr = grpc::serve_greeter_behind(
+        ServiceBuilder::new()
+            .layer(timeout)
+            .layer(ApiKeyLayer::new(store))
+            .layer(require_scopes(["greeter:call"])),
+    )
+    .await;
     (addr, keys)
 }
 

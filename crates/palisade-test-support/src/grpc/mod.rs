@@ -108,9 +108,28 @@ pub async fn listener() -> (TcpListenerStream, SocketAddr) {
 
 /// Serves the Greeter, with no layers, on a fresh loopback port until the runtime ends.
 pub async fn serve_greeter() -> SocketAddr {
+    serve_greeter_behind(tower_layer::Identity::new()).await
+}
+
+/// Serves the Greeter behind `layer` (the layer under test, or a stack of them) on a fresh
+/// loopback port until the runtime ends.
+pub async fn serve_greeter_behind<L, ResBody>(layer: L) -> SocketAddr
+where
+    L: tower_layer::Layer<tonic::service::Routes> + Clone + Send + Sync + 'static,
+    L::Service: tower_service::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    <L::Service as tower_service::Service<http::Request<tonic::body::Body>>>::Future: Send,
+    <L::Service as tower_service::Service<http::Request<tonic::body::Body>>>::Error:
+        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (incoming, addr) = listener().await;
     tokio::spawn(
         tonic::transport::Server::builder()
+            .layer(layer)
             .add_service(greeter())
             .serve_with_incoming(incoming),
     );
