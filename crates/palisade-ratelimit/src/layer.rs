@@ -554,8 +554,7 @@ impl<S> RateLimit<S> {
         S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     {
         let shared = &self.shared;
-        let mut refusal: Option<(&Arc<TierState>, Decision)> = None;
-        let mut applied: Vec<(&Arc<TierState>, Decision)> = Vec::new();
+        let mut applied: Vec<(Arc<TierState>, Decision)> = Vec::new();
         let mut penalties = Vec::new();
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut remote: Vec<(Arc<TierState>, String)> = Vec::new();
@@ -597,22 +596,16 @@ impl<S> RateLimit<S> {
             };
             if decision.allowed {
                 if shared.headers_on_success {
-                    applied.push((state, decision));
+                    applied.push((state.clone(), decision));
                 }
                 continue;
             }
             if refused_in_shadow(tier) {
                 continue;
             }
-            refusal = Some((state, decision));
-            break;
-        }
-        if let Some((state, decision)) = refusal {
             refund(shared, charged, &request);
             return refused(state, &decision, &request);
         }
-        let applied: Vec<(Arc<TierState>, Decision)> =
-            applied.into_iter().map(|(s, d)| (s.clone(), d)).collect();
         if remote.is_empty() {
             let after = after(&applied, penalties);
             return ResponseFuture {

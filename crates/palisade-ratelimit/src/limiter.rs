@@ -246,16 +246,12 @@ impl Limiter {
 
     /// Keys tracked.
     pub(crate) fn len(&self) -> usize {
-        self.governor_store().len()
+        self.store.len()
     }
 
     /// The key capacity.
     pub(crate) fn capacity(&self) -> usize {
-        self.governor_store().capacity()
-    }
-
-    fn governor_store(&self) -> &BoundedStore {
-        &self.store
+        self.store.capacity()
     }
 
     /// Charges `cost` permits to `key` now; `details` computes what remains (for headers).
@@ -332,7 +328,7 @@ impl Limiter {
     /// Whether `cost` more permits would be granted to `key` now, without charging them.
     pub(crate) fn would_admit(&self, key: u64, cost: u32) -> Decision {
         let now = self.clock.now().as_u64();
-        let Some(tat) = self.governor_store().get(key) else {
+        let Some(tat) = self.store.get(key) else {
             return Decision {
                 allowed: true,
                 remaining: self.quota.burst(),

@@ -195,10 +195,14 @@ impl RedisStore {
         quota: Quota,
         cost: u32,
     ) -> Result<Decision, BackendError> {
+        let mut redis_key = String::with_capacity(self.prefix.len() + tier.len() + key.len() + 2);
+        for part in [&*self.prefix, ":", tier, ":", key] {
+            redis_key.push_str(part);
+        }
         if let Some(leases) = self.lease.as_ref().filter(|_| cost == 1) {
-            // Leases are per tier and key: two tiers over one store never spend each other's.
-            let lease = format!("{tier}:{key}");
-            if leases.take(&lease) {
+            // Leases are held under the Redis key, so per tier and key: two tiers over one
+            // store never spend each other's.
+            if leases.take(&redis_key) {
                 return Ok(Decision {
                     allowed: true,
                     remaining: 0,
@@ -207,23 +211,23 @@ impl RedisStore {
                 });
             }
             let batch = leases.batch.min(quota.burst());
-            let (granted, decision) = self.call(tier, key, quota, batch, 1).await?;
+            let (granted, decision) = self.call(&redis_key, quota, batch, 1).await?;
             if granted > 1 {
                 let life = quota.emission_interval() * batch;
-                leases.put(&lease, granted - 1, Instant::now() + life);
+                leases.put(&redis_key, granted - 1, Instant::now() + life);
             }
             return Ok(decision);
         }
-        self.call(tier, key, quota, cost, cost)
+        self.call(&redis_key, quota, cost, cost)
             .await
             .map(|(_, decision)| decision)
     }
 
-    /// One script call: up to `want` permits if `need` are free; how many were granted.
+    /// One script call on `redis_key`: up to `want` permits if `need` are free; how many were
+    /// granted.
     async fn call(
         &self,
-        tier: &str,
-        key: &str,
+        redis_key: &str,
         quota: Quota,
         want: u32,
         need: u32,
@@ -231,10 +235,6 @@ impl RedisStore {
         // Redis keeps microseconds: the interval rounds up (the rate never rounds up).
         let t = micros_ceil(quota.emission_interval()).max(1);
         let tau = t.saturating_mul(u64::from(quota.burst().saturating_sub(1)));
-        let mut redis_key = String::with_capacity(self.prefix.len() + tier.len() + key.len() + 2);
-        for part in [&*self.prefix, ":", tier, ":", key] {
-            redis_key.push_str(part);
-        }
         let mut invocation = self.script.key(redis_key);
         invocation.arg(t).arg(tau).arg(want).arg(need);
         let call = async {
