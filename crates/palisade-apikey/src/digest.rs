@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 use std::fmt;
 use std::str::FromStr;
 
@@ -71,7 +72,10 @@ impl KeyDigest {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.0[..4]
             .iter()
-            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]])
+            .flat_map(|b| {
+                #[allow(clippy::indexing_slicing, reason = "a nibble indexes 16 digits")]
+                [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]
+            })
             .map(char::from)
             .collect()
     }
@@ -87,8 +91,10 @@ impl FromStr for KeyDigest {
         }
         let mut out = [0u8; 32];
         for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = (nibble(pair[0]).ok_or(InvalidDigest)? << 4)
-                | nibble(pair[1]).ok_or(InvalidDigest)?;
+            let &[high, low] = pair else {
+                return Err(InvalidDigest);
+            };
+            *byte = (nibble(high).ok_or(InvalidDigest)? << 4) | nibble(low).ok_or(InvalidDigest)?;
         }
         Ok(Self(out))
     }
@@ -168,9 +174,9 @@ mod tests {
         for bad in [
             hex.to_owned(),
             format!("sha1:{hex}"),
-            format!("sha256:{}", &hex[1..]),
+            format!("sha256:{}", hex.get(1..).unwrap()),
             format!("sha256:{hex}0"),
-            format!("sha256:{}g", &hex[1..]),
+            format!("sha256:{}g", hex.get(1..).unwrap()),
             format!("SHA256:{hex}"),
             String::from("sha256:"),
         ] {

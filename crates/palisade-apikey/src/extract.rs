@@ -1,4 +1,5 @@
 //! Where a request's API key comes from.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::borrow::Cow;
 
@@ -136,10 +137,11 @@ fn bearer_token(value: &[u8]) -> Result<Option<&str>, ExtractError> {
         .iter()
         .position(|b| *b == b' ' || *b == b'\t')
         .unwrap_or(value.len());
-    if !value[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+    let (scheme, rest) = value.split_at(scheme_end);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(None);
     }
-    token(&value[scheme_end..]).map(Some)
+    token(rest).map(Some)
 }
 
 /// A single token: visible ASCII, no spaces, not empty, not too long.
@@ -208,8 +210,8 @@ fn percent_decode(text: &str) -> Option<Cow<'_, str>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3)?;
                 let hex = std::str::from_utf8(hex).ok()?;
@@ -232,17 +234,21 @@ fn percent_decode(text: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(out).ok().map(Cow::Owned)
 }
 
+/// `data` before and after the first `separator`.
+fn split_once(data: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let at = data.iter().position(|b| *b == separator)?;
+    let (before, after) = data.split_at(at);
+    Some((before, after.get(1..)?))
+}
+
 /// Fuzz harness: header lines (`name: value`, split on `\n`) and a query string after a
 /// `?` line; extraction must never panic and a key it returns must be a bounded token.
 #[doc(hidden)]
 pub fn fuzz_extract(data: &[u8]) {
-    let (head, query) = match data.iter().position(|b| *b == b'?') {
-        Some(at) => (&data[..at], &data[at + 1..]),
-        None => (data, &b""[..]),
-    };
+    let (head, query) = split_once(data, b'?').unwrap_or((data, &b""[..]));
     let mut headers = HeaderMap::new();
     for line in head.split(|b| *b == b'\n') {
-        let Some(colon) = line.iter().position(|b| *b == b':') else {
+        let Some((_, value)) = split_once(line, b':') else {
             continue;
         };
         let name = match line.first() {
@@ -250,7 +256,7 @@ pub fn fuzz_extract(data: &[u8]) {
             Some(b'x') => HeaderName::from_static("x-api-key"),
             _ => continue,
         };
-        if let Ok(value) = http::HeaderValue::from_bytes(&line[colon + 1..]) {
+        if let Ok(value) = http::HeaderValue::from_bytes(value) {
             headers.append(name, value);
         }
     }

@@ -20,11 +20,21 @@
 //! typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
 //! assert!(KeyFormat::default().check(std::str::from_utf8(&typo).unwrap()).is_err());
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 
 /// Characters of the random part and of the checksum.
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The base62 digit of `value % 62`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a remainder of 62 indexes 62 digits"
+)]
+fn base62(value: u32) -> u8 {
+    BASE62[(value % 62) as usize]
+}
 /// Length of the random part: 32 base62 characters, about 190 bits.
 pub const RANDOM_LEN: usize = 32;
 /// Length of the checksum part: 62^6 > 2^32.
@@ -118,14 +128,17 @@ impl KeyFormat {
         if bytes.len() < min || bytes.len() > MAX_PREFIX_LEN + 2 + RANDOM_LEN + CHECK_LEN {
             return Err(FormatError::Shape);
         }
-        let check_start = bytes.len() - CHECK_LEN;
-        let random_start = check_start - 1 - RANDOM_LEN;
-        if bytes[check_start - 1] != b'_' || bytes[random_start - 1] != b'_' {
-            return Err(FormatError::Shape);
-        }
-        let prefix = &key[..random_start - 1];
-        let random = &bytes[random_start..check_start - 1];
-        let check = &bytes[check_start..];
+        // `<prefix>_<random>_<check>`, taken apart from the right.
+        let (checked, check) = bytes
+            .split_at_checked(bytes.len() - CHECK_LEN)
+            .ok_or(FormatError::Shape)?;
+        let checked = checked.strip_suffix(b"_").ok_or(FormatError::Shape)?;
+        let (prefix, random) = checked
+            .split_at_checked(checked.len().saturating_sub(RANDOM_LEN))
+            .ok_or(FormatError::Shape)?;
+        let prefix = prefix.strip_suffix(b"_").ok_or(FormatError::Shape)?;
+        // `get` also checks the prefix ends on a character boundary (it ends before a `_`).
+        let prefix = key.get(..prefix.len()).ok_or(FormatError::Shape)?;
         if !is_valid_prefix(prefix)
             || !random.iter().all(u8::is_ascii_alphanumeric)
             || !check.iter().all(u8::is_ascii_alphanumeric)
@@ -138,7 +151,7 @@ impl KeyFormat {
             }
         }
         // Decoding the six characters is multiplications; encoding the CRC would be divisions.
-        if decode_check(check) != Some(crc32(&bytes[..check_start - 1])) {
+        if decode_check(check) != Some(crc32(checked)) {
             return Err(FormatError::Checksum);
         }
         Ok(())
@@ -187,11 +200,12 @@ fn fill_base62(out: &mut [u8; RANDOM_LEN], mut source: impl FnMut(&mut [u8])) {
     let mut pool = [0u8; 64];
     while filled < out.len() {
         source(&mut pool);
-        for byte in pool {
-            if byte < 248 && filled < out.len() {
-                out[filled] = BASE62[usize::from(byte % 62)];
-                filled += 1;
-            }
+        for byte in pool.into_iter().filter(|byte| *byte < 248) {
+            let Some(slot) = out.get_mut(filled) else {
+                break;
+            };
+            *slot = base62(u32::from(byte));
+            filled += 1;
         }
     }
 }
@@ -200,8 +214,8 @@ fn is_valid_prefix(prefix: &str) -> bool {
     let bytes = prefix.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= MAX_PREFIX_LEN
-        && bytes[0].is_ascii_lowercase()
-        && bytes[bytes.len() - 1] != b'_'
+        && bytes.first().is_some_and(u8::is_ascii_lowercase)
+        && bytes.last() != Some(&b'_')
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
@@ -211,7 +225,7 @@ fn is_valid_prefix(prefix: &str) -> bool {
 fn encode_check(mut crc: u32) -> [u8; CHECK_LEN] {
     let mut out = [b'0'; CHECK_LEN];
     for slot in out.iter_mut().rev() {
-        *slot = BASE62[(crc % 62) as usize];
+        *slot = base62(crc);
         crc /= 62;
     }
     out
@@ -280,7 +294,7 @@ mod tests {
             ("no separators", "x".repeat(45), Err(FormatError::Shape)),
             (
                 "truncated",
-                good[..good.len() - 1].to_owned(),
+                good.get(..good.len() - 1).unwrap().to_owned(),
                 Err(FormatError::Shape),
             ),
             (

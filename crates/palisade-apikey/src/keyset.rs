@@ -15,6 +15,7 @@
 //! `principal` is required; `scopes` (comma-separated), `not_after` (RFC 3339, UTC) and
 //! `enabled` (`true` by default) are optional. A principal may hold several keys at once, which
 //! is how keys are rotated: add the new key, move clients over, then disable or remove the old.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -513,7 +514,7 @@ mod tests {
             format!("{key} principal=a"),
         ] {
             let err = KeySet::parse(&line).unwrap_err().to_string();
-            assert!(!err.contains(&random[..8]), "{err}");
+            assert!(!err.contains(random.get(..8).unwrap()), "{err}");
         }
     }
 

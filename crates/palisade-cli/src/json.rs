@@ -1,4 +1,5 @@
 //! `palisade json …`
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -1,4 +1,5 @@
 //! `palisade jwt …`
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::io::{self, BufRead, Read, Write};
 use std::path::Path;

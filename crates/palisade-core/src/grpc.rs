@@ -42,6 +42,7 @@
 //! assert_eq!(response.headers()["grpc-message"], "no API key: 100%25");
 //! assert_eq!(GrpcCode::for_rejection(StatusCode::UNAUTHORIZED), GrpcCode::Unauthenticated);
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 
@@ -80,9 +81,12 @@ impl Protocol {
 
 fn is_grpc_media_type(value: &[u8]) -> bool {
     const GRPC: &[u8] = b"application/grpc";
-    value.len() >= GRPC.len()
-        && value[..GRPC.len()].eq_ignore_ascii_case(GRPC)
-        && matches!(value.get(GRPC.len()), None | Some(b'+' | b';' | b' '))
+    value
+        .split_at_checked(GRPC.len())
+        .is_some_and(|(head, rest)| {
+            head.eq_ignore_ascii_case(GRPC)
+                && matches!(rest.first(), None | Some(b'+' | b';' | b' '))
+        })
 }
 
 /// A gRPC status code.
@@ -168,7 +172,7 @@ impl GrpcCode {
             return None;
         }
         let number = value.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-        if value.len() == 2 && value[0] == b'0' {
+        if value.len() == 2 && value.first() == Some(&b'0') {
             return None;
         }
         Self::from_u32(number)
@@ -180,11 +184,13 @@ impl GrpcCode {
     }
 
     /// The code's name, as gRPC spells it (`DEADLINE_EXCEEDED`).
+    #[allow(clippy::indexing_slicing, reason = "one name per code, in code order")]
     pub fn name(self) -> &'static str {
         NAMES[self as usize]
     }
 
     /// The `grpc-status` header value.
+    #[allow(clippy::indexing_slicing, reason = "one value per code, in code order")]
     pub fn header_value(self) -> HeaderValue {
         HeaderValue::from_static(DIGITS[self as usize])
     }
@@ -236,6 +242,7 @@ pub fn encode_message(text: &str) -> HeaderValue {
         if (0x20..=0x7e).contains(&b) && b != b'%' {
             out.push(b);
         } else {
+            #[allow(clippy::indexing_slicing, reason = "a nibble indexes 16 digits")]
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
         }
     }
@@ -248,8 +255,8 @@ pub fn encode_message(text: &str) -> HeaderValue {
 pub fn decode_message(value: &[u8]) -> String {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%' {
+    while let Some(&byte) = value.get(i) {
+        if byte == b'%' {
             if let (Some(hi), Some(lo)) = (
                 value.get(i + 1).and_then(|b| hex(*b)),
                 value.get(i + 2).and_then(|b| hex(*b)),
@@ -259,7 +266,7 @@ pub fn decode_message(value: &[u8]) -> String {
                 continue;
             }
         }
-        out.push(value[i]);
+        out.push(byte);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()

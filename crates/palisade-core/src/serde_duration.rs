@@ -16,6 +16,7 @@
 //! assert_eq!(config.timeout, Duration::from_millis(250));
 //! assert!(serde_json::from_str::<Config>(r#"{ "timeout": "soon" }"#).is_err());
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::time::Duration;
 

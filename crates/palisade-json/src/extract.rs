@@ -19,6 +19,7 @@
 //! serde's own messages quote the value they could not use (``invalid type: string "…"``), and
 //! axum's rejections repeat them with Rust type names; these extractors keep only what `T` and
 //! its rules say, never what the client sent.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};

@@ -1,5 +1,6 @@
 //! The tower layer: a request body is JSON, within its size, and strict before the inner
 //! service sees it; the inner service gets the validated bytes as a `Full<Bytes>` body.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,8 +50,9 @@ pub fn is_json_media_type(value: &HeaderValue) -> bool {
     let json = kind.eq_ignore_ascii_case("application")
         && (subtype.eq_ignore_ascii_case("json")
             || (subtype.len() > 5
-                && subtype.is_char_boundary(subtype.len() - 5)
-                && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json")));
+                && subtype
+                    .get(subtype.len() - 5..)
+                    .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))));
     json && parts.all(|parameter| {
         let Some((name, value)) = parameter.split_once('=') else {
             return false;

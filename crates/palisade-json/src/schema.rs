@@ -6,6 +6,7 @@
 //! A document that fails is `422` with the JSON Pointer of the first failing value and the
 //! schema keyword it failed; the value itself and the schema's message about it are not
 //! repeated, as they may quote the request.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use http::StatusCode;
 use palisade_core::problem::types;

@@ -1,4 +1,5 @@
 //! The signature algorithms Palisade verifies, and the key each one needs.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 use std::str::FromStr;

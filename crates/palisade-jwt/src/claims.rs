@@ -1,4 +1,5 @@
 //! The registered claims (RFC 7519, section 4.1) and the typed claims a request carries.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::any::{Any, TypeId};
 use std::ops::Deref;

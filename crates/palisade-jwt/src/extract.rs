@@ -1,6 +1,7 @@
 //! axum extractors (feature `axum`): `Claims<T>` from a request the [`JwtLayer`] accepted.
 //!
 //! [`JwtLayer`]: crate::JwtLayer
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};

@@ -5,6 +5,7 @@
 //! `EdDSA`; an RSA key without `alg` takes [`JwkOptions::rsa_alg`], `RS256` by default). A token
 //! is only ever checked with a key whose algorithm is the token's `alg`, so neither `none` nor an
 //! RSA public key used as an HMAC secret can verify anything.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -151,8 +152,12 @@ impl Key {
         let decoding = match alg.key_kind() {
             KeyKind::Hmac => return Err(KeyError::WrongKind),
             KeyKind::Rsa => DecodingKey::from_rsa_der(der),
-            KeyKind::P256 if der.len() == 65 && der[0] == 4 => DecodingKey::from_ec_der(der),
-            KeyKind::P384 if der.len() == 97 && der[0] == 4 => DecodingKey::from_ec_der(der),
+            KeyKind::P256 if der.len() == 65 && der.first() == Some(&4) => {
+                DecodingKey::from_ec_der(der)
+            }
+            KeyKind::P384 if der.len() == 97 && der.first() == Some(&4) => {
+                DecodingKey::from_ec_der(der)
+            }
             KeyKind::Ed25519 if der.len() == 32 => DecodingKey::from_ed_der(der),
             KeyKind::P256 | KeyKind::P384 | KeyKind::Ed25519 => {
                 return Err(KeyError::Unreadable);
@@ -496,7 +501,7 @@ impl KeySet {
         };
         let keys: Vec<&Arc<Key>> = indices
             .iter()
-            .map(|i| &self.keys[*i])
+            .filter_map(|i| self.keys.get(*i))
             .filter(|key| key.alg == alg)
             .collect();
         if keys.is_empty() {

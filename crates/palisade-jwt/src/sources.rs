@@ -1,4 +1,5 @@
 //! Where a token is read from: `Authorization: Bearer`, optionally a cookie or another header.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName};

@@ -7,6 +7,7 @@
 //! implements no header extension, so any is refused, as RFC 7515 requires), and no
 //! `cty: JWT` (nested tokens are refused). `jku`, `x5u`, `jwk` and `x5c` are read past: a
 //! token never chooses the key it is checked with.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::borrow::Cow;
 
@@ -105,7 +106,9 @@ pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
         return Err(Reason::Malformed.into());
     }
     let payload = decode(payload_b64)?;
-    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    let signing_input = token
+        .get(..header_b64.len() + 1 + payload_b64.len())
+        .ok_or(TokenError::new(Reason::Malformed))?;
     Ok(Parsed {
         header: Header {
             alg,
@@ -138,8 +141,8 @@ fn surrogate_escapes_paired(bytes: &[u8]) -> bool {
     };
     let mut i = 0;
     let mut pending_high = false;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
+    while let Some(&byte) = bytes.get(i) {
+        if byte != b'\\' {
             if pending_high {
                 return false;
             }
@@ -209,13 +212,20 @@ fn is_canonical_base64url(part: &str) -> bool {
 /// Whether the media type `value` (a `typ` or `cty`) is `application/<expected>`, written with
 /// or without the `application/` prefix (RFC 7515, section 4.1.9), in any case.
 pub fn media_type_is(value: &str, expected: &str) -> bool {
-    let value = value.trim();
-    let bare = if value.len() > 12 && value[..12].eq_ignore_ascii_case("application/") {
-        &value[12..]
-    } else {
-        value
-    };
-    bare.eq_ignore_ascii_case(expected.trim_start_matches("application/"))
+    strip_application(value.trim()).eq_ignore_ascii_case(strip_application(expected))
+}
+
+/// `value` without a leading `application/` in any case. Compared as bytes: `value` is
+/// client text, and a byte offset into it need not fall on a character boundary.
+fn strip_application(value: &str) -> &str {
+    const PREFIX: &[u8] = b"application/";
+    match value.as_bytes().split_at_checked(PREFIX.len()) {
+        Some((head, rest)) if head.eq_ignore_ascii_case(PREFIX) && !rest.is_empty() => {
+            // `head` is ASCII, so `rest` starts on a character boundary.
+            std::str::from_utf8(rest).unwrap_or(value)
+        }
+        _ => value,
+    }
 }
 
 #[cfg(test)]
@@ -268,7 +278,7 @@ mod tests {
         assert_eq!(parsed.header.kid.as_deref(), Some("k1"));
         assert_eq!(parsed.payload, b"{}");
         assert_eq!(parsed.signature, "c2ln");
-        assert_eq!(parsed.signing_input, &token[..token.rfind('.').unwrap()]);
+        assert_eq!(parsed.signing_input, token.rsplit_once('.').unwrap().0);
     }
 
     #[test]
@@ -362,5 +372,40 @@ mod tests {
         assert!(media_type_is("AT+JWT", "application/at+jwt"));
         assert!(!media_type_is("jwt", "at+jwt"));
         assert!(!media_type_is("application/", "at+jwt"));
+    }
+
+    /// Issue 16, item 1: a `cty` or `typ` whose 12th byte fell inside a multi-byte character
+    /// panicked (`value[..12]`) before any key was looked up.
+    #[test]
+    fn media_types_with_non_ascii_text_never_panic() {
+        for value in [
+            "xxxxxxxxxxxé",
+            "xxxxxxxxxxxéjwt",
+            "ééééééé",
+            "applicationé/jwt",
+            "application/é",
+            "\u{1F600}\u{1F600}\u{1F600}x",
+            "APPLICATION/JWT",
+        ] {
+            let _ = media_type_is(value, "jwt");
+            let _ = media_type_is("jwt", value);
+        }
+        assert!(media_type_is("APPLICATION/JWT", "jwt"));
+        assert!(!media_type_is("xxxxxxxxxxxé", "jwt"));
+        for cty in ["xxxxxxxxxxxé", "xxxxxxxxxxxé\\njwt", "aaaaaaaaaaaé/jwt"] {
+            let header = format!(r#"{{"alg":"ES256","cty":"{cty}"}}"#);
+            assert!(
+                parse(&token(&header, "{}"), DEFAULT_MAX_TOKEN_LEN).is_ok(),
+                "{cty}"
+            );
+            let header = format!(r#"{{"alg":"ES256","typ":"{cty}"}}"#);
+            let typed = token(&header, "{}");
+            let parsed = parse(&typed, DEFAULT_MAX_TOKEN_LEN).unwrap();
+            let rules = crate::rules::Rules::new().with_types(["at+jwt"]);
+            assert_eq!(
+                rules.check_header(&parsed.header).unwrap_err().reason(),
+                Reason::WrongType
+            );
+        }
     }
 }

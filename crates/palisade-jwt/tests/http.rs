@@ -287,3 +287,57 @@ async fn a_tonic_client_gets_unauthenticated_or_through() {
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert!(status.message().contains("expired"), "{status:?}");
 }
+
+/// Issue 16, item 1: a `cty` or `typ` whose 12th byte falls inside a multi-byte character
+/// panicked the layer before any key was looked up: the connection died with an empty reply
+/// and the panic message wrote the header's text, `\n` included, into the log. Now such a token
+/// is judged like any other: a bad signature is a `401`, a good one is accepted.
+#[tokio::test]
+async fn a_media_type_with_non_ascii_text_is_judged_not_a_panic() {
+    let key = TestKey::ec256("k1");
+    let jwks = JwksServer::spawn(&[&key]).await;
+    let server = app(&jwks, false).await;
+    let payload = token(&key, &jwks, &json!({"tenant": "acme"}));
+    let payload = payload.split('.').nth(1).unwrap();
+    for member in ["cty", "typ"] {
+        for value in [
+            "xxxxxxxxxxxé",
+            "xxxxxxxxxxxé\\nforged log line",
+            "applicationé/jwt",
+        ] {
+            let header = format!(r#"{{"alg":"ES256","kid":"k1","{member}":"{value}"}}"#);
+            let forged = format!(
+                "{}.{payload}.c2ln",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    header.as_bytes()
+                )
+            );
+            let reply = get_with(
+                &server,
+                "/me",
+                &[("authorization", &format!("Bearer {forged}"))],
+            )
+            .await;
+            assert_unauthorized(&reply, "bad_signature", &forged);
+            let claims = token(&key, &jwks, &json!({"tenant": "acme"}));
+            let claims = claims.split('.').nth(1).unwrap();
+            let claims =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims)
+                    .unwrap();
+            let signed = key.sign_raw(header.as_bytes(), &claims);
+            let reply = get_with(
+                &server,
+                "/me",
+                &[("authorization", &format!("Bearer {signed}"))],
+            )
+            .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{member}={value}: {}",
+                reply.text()
+            );
+        }
+    }
+}

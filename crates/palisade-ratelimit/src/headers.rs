@@ -1,4 +1,5 @@
 //! `RateLimit-Policy`, `RateLimit` (draft-ietf-httpapi-ratelimit-headers) and `Retry-After`.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! Quotas: how many requests per period, with what burst.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -182,8 +183,8 @@ impl FromStr for Quota {
             return Err(QuotaParseError("the quota is too long"));
         }
         let text = text.trim();
-        let (rate, burst) = match text.find("burst") {
-            Some(at) => (&text[..at], Some(&text[at + 5..])),
+        let (rate, burst) = match text.split_once("burst") {
+            Some((rate, burst)) => (rate, Some(burst)),
             None => (text, None),
         };
         let rate = rate.trim().trim_end_matches([';', ',']).trim();
@@ -224,10 +225,13 @@ fn parse_period(text: &str) -> Result<Duration, QuotaParseError> {
     if digits == 0 || digits > 9 {
         return Err(QuotaParseError("the period is not a duration"));
     }
-    let amount: u64 = text[..digits]
+    let (amount, unit) = text
+        .split_at_checked(digits)
+        .ok_or(QuotaParseError("the period is not a duration"))?;
+    let amount: u64 = amount
         .parse()
         .map_err(|_| QuotaParseError("the period is not a duration"))?;
-    let unit = match &text[digits..] {
+    let unit = match unit {
         "ms" => Duration::from_millis(1),
         "s" | "sec" => Duration::from_secs(1),
         "m" | "min" => Duration::from_secs(60),

@@ -16,6 +16,7 @@
 //! assert_eq!(parse(b"Sun Nov  6 08:49:47 1994", now), Some(Duration::from_secs(10)));
 //! assert_eq!(parse(b"-5", now), None);
 //! ```
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,17 +31,20 @@ pub fn parse(value: &[u8], now: SystemTime) -> Option<Duration> {
         });
         return Some(Duration::from_secs(seconds));
     }
-    let at = http_date(value)?;
+    let at = http_date(value, now)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Parses an HTTP-date (RFC 9110 section 5.6.7) in any of its three forms.
-pub fn http_date(value: &[u8]) -> Option<SystemTime> {
+/// Parses an HTTP-date (RFC 9110 section 5.6.7) in any of its three forms. `now` places the
+/// two-digit year of the obsolete RFC 850 form: it is the latest year with those two digits
+/// that is at most 50 years after `now` (RFC 9110: a year that would be more than 50 years in
+/// the future is the most recent past one).
+pub fn http_date(value: &[u8], now: SystemTime) -> Option<SystemTime> {
     let text = std::str::from_utf8(value).ok()?;
     let (day, month, year, time) =
         if let Some(rest) = text.get(3..).and_then(|r| r.strip_prefix(", ")) {
             // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-            weekday_short(&text[..3])?;
+            weekday_short(text.get(..3)?)?;
             let parts: Vec<&str> = rest.split(' ').collect();
             let [day, month, year, time, "GMT"] = parts.as_slice() else {
                 return None;
@@ -63,9 +67,10 @@ pub fn http_date(value: &[u8]) -> Option<SystemTime> {
             if day.len() != 2 || year.len() != 2 {
                 return None;
             }
-            // RFC 9110: a two-digit year more than 50 years in the future is in the past century.
-            let two = number(year)?;
-            let year = if two >= 70 { 1900 + two } else { 2000 + two };
+            // RFC 9110: never more than 50 years in the future. The latest year ending in
+            // these two digits that is at most 50 years after now.
+            let latest = civil_from_days(seconds_since_epoch(now) / 86_400).0 + 50;
+            let year = latest - (latest + 100 - number(year)?) % 100;
             (number(day)?, month_number(month)?, year, *time)
         } else {
             // asctime: "Sun Nov  6 08:49:37 1994" (the day is space-padded to two characters)
@@ -73,13 +78,14 @@ pub fn http_date(value: &[u8]) -> Option<SystemTime> {
                 return None;
             }
             weekday_short(text.get(..3)?)?;
-            if text.as_bytes()[3] != b' ' || text.as_bytes()[7] != b' ' {
+            let bytes = text.as_bytes();
+            if bytes.get(3) != Some(&b' ') || bytes.get(7) != Some(&b' ') {
                 return None;
             }
             let month = month_number(text.get(4..7)?)?;
             let day = text.get(8..10)?;
             let day = day.strip_prefix(' ').unwrap_or(day);
-            if text.as_bytes()[10] != b' ' || text.as_bytes()[19] != b' ' {
+            if bytes.get(10) != Some(&b' ') || bytes.get(19) != Some(&b' ') {
                 return None;
             }
             (
@@ -159,6 +165,29 @@ fn days_in_month(year: u64, month: u64) -> u64 {
     }
 }
 
+fn seconds_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// The year, month (1 to 12) and day of the month (from 0) of the day `days` after 1970-01-01.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let (mut year, mut remaining) = (1970, days);
+    loop {
+        let length = if is_leap(year) { 366 } else { 365 };
+        if remaining < length {
+            break;
+        }
+        remaining -= length;
+        year += 1;
+    }
+    let mut month = 1;
+    while remaining >= days_in_month(year, month) {
+        remaining -= days_in_month(year, month);
+        month += 1;
+    }
+    (year, month, remaining)
+}
+
 /// Days from 1970-01-01 to the date (Howard Hinnant's `days_from_civil`, for years from 1970).
 fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -176,9 +205,9 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
 pub fn fuzz_parse(data: &[u8]) {
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let parsed = parse(data, now);
-    if let Some(at) = http_date(data) {
+    if let Some(at) = http_date(data, now) {
         let imf = imf_fixdate(at);
-        assert_eq!(http_date(imf.as_bytes()), Some(at), "{imf}");
+        assert_eq!(http_date(imf.as_bytes(), now), Some(at), "{imf}");
         assert_eq!(
             parse(data, now),
             Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -200,28 +229,22 @@ pub fn imf_fixdate(at: SystemTime) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let seconds = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let seconds = seconds_since_epoch(at);
     let days = seconds / 86_400;
-    let (mut year, mut remaining) = (1970, days);
-    loop {
-        let length = if is_leap(year) { 366 } else { 365 };
-        if remaining < length {
-            break;
-        }
-        remaining -= length;
-        year += 1;
-    }
-    let mut month = 1;
-    while remaining >= days_in_month(year, month) {
-        remaining -= days_in_month(year, month);
-        month += 1;
-    }
+    let (year, month, remaining) = civil_from_days(days);
     let in_day = seconds % 86_400;
+    let name = |names: &[&'static str], index: u64| {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| names.get(i))
+            .copied()
+            .unwrap_or_default()
+    };
     format!(
         "{}, {:02} {} {year} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::try_from(days % 7).unwrap_or(0)],
+        name(&DAYS, days % 7),
         remaining + 1,
-        MONTHS[usize::try_from(month - 1).unwrap_or(0)],
+        name(&MONTHS, month - 1),
         in_day / 3_600,
         in_day % 3_600 / 60,
         in_day % 60
@@ -244,9 +267,41 @@ mod tests {
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
         ] {
-            assert_eq!(http_date(form.as_bytes()), Some(expected), "{form}");
+            assert_eq!(
+                http_date(form.as_bytes(), expected),
+                Some(expected),
+                "{form}"
+            );
         }
         assert_eq!(imf_fixdate(expected), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    /// Issue 16, item 11: RFC 850's two-digit years were read as 1970 to 2069 whatever the
+    /// date; RFC 9110 places them within 50 years after now, else in the century before.
+    #[test]
+    fn rfc_850_years_follow_the_50_year_rule() {
+        let year_start = |year: u64| at(days_from_civil(year, 1, 1) * 86_400);
+        let cases = [
+            // (now's year, two-digit year, the year it means)
+            (1994, "94", 1994),
+            (2026, "76", 2076),
+            (2026, "77", 1977),
+            (2026, "26", 2026),
+            (2026, "00", 2000),
+            (2060, "10", 2110),
+            (2060, "11", 2011),
+            (2099, "49", 2149),
+            (2099, "50", 2050),
+        ];
+        for (now_year, two, expected) in cases {
+            let value = format!("Thursday, 01-Jan-{two} 00:00:00 GMT");
+            // The weekday is not checked against the date.
+            assert_eq!(
+                http_date(value.as_bytes(), year_start(now_year)),
+                Some(year_start(expected)),
+                "{value} read in {now_year}"
+            );
+        }
     }
 
     #[test]
@@ -305,7 +360,7 @@ mod tests {
         #[test]
         fn dates_round_trip(seconds in 0u64..10_000_000_000) {
             let when = at(seconds);
-            proptest::prop_assert_eq!(http_date(imf_fixdate(when).as_bytes()), Some(when));
+            proptest::prop_assert_eq!(http_date(imf_fixdate(when).as_bytes(), when), Some(when));
         }
 
         #[test]

@@ -1,4 +1,5 @@
 //! Headers that carry a caller's time budget: `grpc-timeout` and plain milliseconds.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 use std::time::Duration;

@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;

@@ -1,5 +1,6 @@
 //! The client address, resolved from the peer and, through trusted proxies only, from
 //! forwarding headers.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod cidr;
 mod node;

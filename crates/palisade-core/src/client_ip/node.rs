@@ -1,4 +1,5 @@
 //! Parsers for the node values of `X-Forwarded-For` and `Forwarded` (RFC 7239).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -72,7 +73,7 @@ pub(super) fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
                 if digits == 0 || index == 3 {
                     return None;
                 }
-                octets[index] = u8::try_from(value).ok()?;
+                *octets.get_mut(index)? = u8::try_from(value).ok()?;
                 index += 1;
                 value = 0;
                 digits = 0;
@@ -89,11 +90,11 @@ pub(super) fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
 
 fn is_port(port: &str) -> bool {
     let bytes = port.as_bytes();
-    match bytes.first() {
+    match bytes.split_first() {
         // RFC 7239 obfport = "_" 1*(ALPHA / DIGIT / "." / "_" / "-")
-        Some(b'_') => {
-            bytes.len() > 1
-                && bytes[1..]
+        Some((b'_', rest)) => {
+            !rest.is_empty()
+                && rest
                     .iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         }
@@ -143,7 +144,7 @@ fn parse_element_rev(value: &[u8], end: usize) -> Option<(Hop, Option<usize>)> {
     // At the top of the loop `pos` is just right of a separator, or at the element's end.
     loop {
         pos = skip_ows_rev(value, pos);
-        match pos.checked_sub(1).map(|i| value[i]) {
+        match before(value, pos) {
             None => return Some((finish(hop, repeated), None)),
             Some(b',') => return Some((finish(hop, repeated), Some(pos - 1))),
             Some(b';') => {
@@ -153,14 +154,14 @@ fn parse_element_rev(value: &[u8], end: usize) -> Option<(Hop, Option<usize>)> {
             Some(_) => {}
         }
         // A pair, `name=token` or `name="quoted"`, read from its last byte.
-        let node: Result<&[u8], ()> = if value[pos - 1] == b'"' {
+        let node: Result<&[u8], ()> = if before(value, pos) == Some(b'"') {
             let close = pos - 1;
             let open = opening_quote(value, close)?;
             // Read forwards between the two quotes: the string must end exactly at `close`.
             match read_quoted(value, open + 1, &mut buf) {
                 QuotedString::Done { len, next } if next == close + 1 => {
                     pos = open;
-                    Ok(&buf[..len])
+                    Ok(buf.get(..len)?)
                 }
                 QuotedString::TooLong { next } if next == close + 1 => {
                     pos = open;
@@ -170,20 +171,20 @@ fn parse_element_rev(value: &[u8], end: usize) -> Option<(Hop, Option<usize>)> {
             }
         } else {
             let token_end = pos;
-            while pos > 0 && UNQUOTED_NODE[usize::from(value[pos - 1])] {
+            while before(value, pos).is_some_and(|b| in_table(&UNQUOTED_NODE, b)) {
                 pos -= 1;
             }
-            Ok(&value[pos..token_end])
+            Ok(value.get(pos..token_end)?)
         };
-        if pos == 0 || value[pos - 1] != b'=' {
+        if before(value, pos) != Some(b'=') {
             return None;
         }
         pos -= 1;
         let name_end = pos;
-        while pos > 0 && is_tchar(value[pos - 1]) {
+        while before(value, pos).is_some_and(is_tchar) {
             pos -= 1;
         }
-        let name = &value[pos..name_end];
+        let name = value.get(pos..name_end)?;
         if name.is_empty() {
             return None;
         }
@@ -197,7 +198,7 @@ fn parse_element_rev(value: &[u8], end: usize) -> Option<(Hop, Option<usize>)> {
         }
         // A pair is preceded by a separator or the start of the value, never by another byte.
         pos = skip_ows_rev(value, pos);
-        if pos > 0 && !matches!(value[pos - 1], b',' | b';') {
+        if before(value, pos).is_some_and(|b| !matches!(b, b',' | b';')) {
             return None;
         }
     }
@@ -210,9 +211,9 @@ fn opening_quote(value: &[u8], close: usize) -> Option<usize> {
     let mut i = close;
     while i > 0 {
         i -= 1;
-        if value[i] == b'"' {
+        if value.get(i) == Some(&b'"') {
             let mut run_start = i;
-            while run_start > 0 && value[run_start - 1] == b'\\' {
+            while before(value, run_start) == Some(b'\\') {
                 run_start -= 1;
             }
             if (i - run_start) % 2 == 0 {
@@ -259,8 +260,8 @@ fn read_quoted(value: &[u8], mut pos: usize, buf: &mut [u8; 64]) -> QuotedString
             Some(b) => *b,
         };
         pos += 1;
-        if len < buf.len() {
-            buf[len] = byte;
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = byte;
             len += 1;
         } else {
             overflow = true;
@@ -269,13 +270,23 @@ fn read_quoted(value: &[u8], mut pos: usize, buf: &mut [u8; 64]) -> QuotedString
 }
 
 fn skip_ows_rev(value: &[u8], mut pos: usize) -> usize {
-    while pos > 0 && matches!(value[pos - 1], b' ' | b'\t') {
+    while matches!(before(value, pos), Some(b' ' | b'\t')) {
         pos -= 1;
     }
     pos
 }
 
+/// The byte just left of `pos`, if there is one.
+#[inline]
+fn before(value: &[u8], pos: usize) -> Option<u8> {
+    value.get(pos.checked_sub(1)?).copied()
+}
+
 /// RFC 9110 `tchar`, as a table: the scanner asks once per byte.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "`b` counts to 255 in a 256-entry table"
+)]
 const TCHAR: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
@@ -307,6 +318,7 @@ const TCHAR: [bool; 256] = {
 
 /// `tchar`, plus the `:` `[` `]` of an unquoted node, which proxies write though RFC 7239 asks
 /// for quotes.
+#[allow(clippy::indexing_slicing, reason = "constant indices below 256")]
 const UNQUOTED_NODE: [bool; 256] = {
     let mut table = TCHAR;
     table[b':' as usize] = true;
@@ -317,7 +329,13 @@ const UNQUOTED_NODE: [bool; 256] = {
 
 #[inline]
 fn is_tchar(b: u8) -> bool {
-    TCHAR[usize::from(b)]
+    in_table(&TCHAR, b)
+}
+
+#[inline]
+#[allow(clippy::indexing_slicing, reason = "a byte indexes a 256-entry table")]
+fn in_table(table: &[bool; 256], b: u8) -> bool {
+    table[usize::from(b)]
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 //! `Cache-Control` of a JWKS response: how long its keys may be used before a refresh.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::time::Duration;
 

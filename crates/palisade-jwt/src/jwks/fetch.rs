@@ -1,5 +1,6 @@
 //! The JWKS fetcher: any tower `Service` from `Request<Full<Bytes>>` to `Response<B>`, so a
 //! user can wrap it in Palisade's timeout, retry and breaker, or bring their own client.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::future::Future;
 use std::pin::Pin;

@@ -21,6 +21,7 @@
 //! - **OIDC.** [`JwksSource::oidc`] reads `<issuer>/.well-known/openid-configuration`, refuses
 //!   a document whose `issuer` is not exactly the configured one, and takes its `jwks_uri`
 //!   (held to the same transport rule).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod cache_control;
 mod fetch;

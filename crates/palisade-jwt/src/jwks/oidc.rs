@@ -1,5 +1,6 @@
 //! OIDC discovery (`OpenID` Connect Discovery 1.0, section 4): the issuer's metadata, read for
 //! its `jwks_uri` only.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 

@@ -256,7 +256,7 @@ impl<B> Hint<Response<B>> for RetryAfterHint {
         let now = response
             .headers()
             .get(DATE)
-            .and_then(|date| crate::retry_after::http_date(date.as_bytes()))
+            .and_then(|date| crate::retry_after::http_date(date.as_bytes(), SystemTime::now()))
             .unwrap_or_else(SystemTime::now);
         crate::retry_after::parse(value.as_bytes(), now)
     }
