@@ -6,6 +6,12 @@ use std::sync::Arc;
 /// The API-key and JWT layers insert an `Identity` into the request extensions; rate limiting,
 /// metrics and handlers read it from there. It is cheap to clone.
 ///
+/// A subject names a caller only together with where it came from: the API key whose principal
+/// is `demo` and a JWT whose `sub` is `demo` are different callers, and so are two issuers'
+/// `sub: demo`. [`same_caller`](Self::same_caller) compares them that way, and keys built from
+/// an identity (rate limits) include the [`source`](Self::source) and the
+/// [`issuer`](Self::issuer).
+///
 /// ```
 /// use palisade_core::{Identity, IdentitySource};
 ///
@@ -14,6 +20,12 @@ use std::sync::Arc;
 /// assert!(identity.has_scope("orders:write"));
 /// assert!(identity.has_all_scopes(["orders:read", "orders:write"]));
 /// assert!(!identity.has_scope("admin"));
+///
+/// // The same subject from another source, or another issuer, is another caller.
+/// let token = Identity::new("billing-service", IdentitySource::Jwt).with_issuer("https://idp");
+/// assert!(!token.same_caller(&identity));
+/// assert!(!token.same_caller(&token.clone().with_issuer("https://other-idp")));
+/// assert!(token.same_caller(&token.clone().with_scopes(["orders:read"])));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -25,6 +37,7 @@ struct Inner {
     subject: Box<str>,
     scopes: Box<[Box<str>]>,
     source: IdentitySource,
+    issuer: Option<Box<str>>,
     key_id: Option<Box<str>>,
 }
 
@@ -38,6 +51,16 @@ pub enum IdentitySource {
     Jwt,
 }
 
+impl IdentitySource {
+    /// A short `snake_case` name for logs, metrics and keys (`api_key`, `jwt`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Jwt => "jwt",
+        }
+    }
+}
+
 impl Identity {
     /// An identity for `subject` (a principal name or a token's `sub`) with no scopes.
     pub fn new(subject: impl Into<Box<str>>, source: IdentitySource) -> Self {
@@ -46,17 +69,20 @@ impl Identity {
                 subject: subject.into(),
                 scopes: Box::new([]),
                 source,
+                issuer: None,
                 key_id: None,
             }),
         }
     }
 
     /// An identity with everything at once (one allocation, for authentication layers on the
-    /// hot path).
+    /// hot path): the subject, its scopes, the source, the issuer that vouches for the subject
+    /// (a JWT's `iss`), and the identifier of the credential.
     pub fn from_parts<I, S>(
         subject: impl Into<Box<str>>,
         scopes: I,
         source: IdentitySource,
+        issuer: Option<Box<str>>,
         key_id: Option<Box<str>>,
     ) -> Self
     where
@@ -68,6 +94,7 @@ impl Identity {
                 subject: subject.into(),
                 scopes: scopes.into_iter().map(Into::into).collect(),
                 source,
+                issuer,
                 key_id,
             }),
         }
@@ -82,6 +109,16 @@ impl Identity {
     {
         let mut inner = Arc::unwrap_or_clone(self.inner);
         inner.scopes = scopes.into_iter().map(Into::into).collect();
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Sets the issuer that vouches for the subject (a JWT's `iss`).
+    #[must_use]
+    pub fn with_issuer(self, issuer: impl Into<Box<str>>) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.issuer = Some(issuer.into());
         Self {
             inner: Arc::new(inner),
         }
@@ -113,6 +150,19 @@ impl Identity {
         self.inner.source
     }
 
+    /// The issuer that vouches for the subject (a JWT's `iss`), if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
+    }
+
+    /// Whether `other` is the same caller: the same subject from the same source and issuer
+    /// (scopes and the credential used may differ).
+    pub fn same_caller(&self, other: &Self) -> bool {
+        self.inner.source == other.inner.source
+            && self.inner.issuer == other.inner.issuer
+            && self.inner.subject == other.inner.subject
+    }
+
     /// The identifier of the credential that was used, if known.
     pub fn key_id(&self) -> Option<&str> {
         self.inner.key_id.as_deref()
@@ -135,6 +185,7 @@ impl fmt::Debug for Identity {
             .field("subject", &self.inner.subject)
             .field("scopes", &self.inner.scopes)
             .field("source", &self.inner.source)
+            .field("issuer", &self.inner.issuer)
             .field("key_id", &self.inner.key_id)
             .finish()
     }

@@ -57,6 +57,7 @@ pub use build_error::BuildError;
 pub use classify::{Classify, ErrorClassifier, GrpcClassifier, HttpClassifier, Outcome};
 pub use client_ip::{
     Cidr, ClientIp, ClientIpLayer, ClientIpService, ForwardedHeader, InvalidCidr, TrustedProxies,
+    default_peer,
 };
 pub use deadline::Deadline;
 pub use grpc::Protocol;

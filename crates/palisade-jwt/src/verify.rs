@@ -11,7 +11,7 @@ use crate::claims::{Claims, Registered};
 use crate::error::{Reason, TokenError};
 use crate::key::{Candidates, Key, KeySet};
 use crate::rules::Rules;
-use crate::token::{self, DEFAULT_MAX_TOKEN_LEN, Header, Parsed};
+use crate::token::{self, DEFAULT_MAX_TOKEN_LEN, Header, Parsed, media_type_is};
 
 /// A token split, decoded and its claims read, but not verified.
 #[derive(Debug)]
@@ -58,7 +58,8 @@ pub(crate) fn check_signature(
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct IdentityClaims {
-    /// The claim naming the subject (default `sub`).
+    /// The claim naming the subject (default `sub`). A token without it (absent, not a
+    /// string, or empty) is refused: every identity names its caller.
     pub subject: String,
     /// Claims holding scopes or roles: a space-separated string (`scope`, RFC 8693) or an
     /// array of strings (`scp`, `roles`). A dotted name reads a nested claim
@@ -76,11 +77,25 @@ impl Default for IdentityClaims {
 }
 
 impl IdentityClaims {
-    /// The identity of a verified token.
-    pub(crate) fn identity(&self, claims: &Map<String, Value>, header: &Header) -> Identity {
+    /// The identity of a verified token, issued by `issuer` (its `iss`, if any).
+    ///
+    /// # Errors
+    ///
+    /// [`Reason::MissingClaim`] when the subject claim is absent, not a string, or empty: an
+    /// identity without a subject would make every such caller one and the same.
+    pub(crate) fn identity(
+        &self,
+        claims: &Map<String, Value>,
+        header: &Header,
+        issuer: Option<&str>,
+    ) -> Result<Identity, TokenError> {
         let subject = lookup(claims, &self.subject)
             .and_then(Value::as_str)
-            .unwrap_or_default();
+            .filter(|subject| !subject.is_empty())
+            .ok_or_else(|| match self.subject.as_str() {
+                "sub" => TokenError::claim(Reason::MissingClaim, "sub"),
+                _ => TokenError::new(Reason::MissingClaim),
+            })?;
         let mut scopes: Vec<&str> = Vec::new();
         for name in &self.scopes {
             match lookup(claims, name) {
@@ -89,12 +104,13 @@ impl IdentityClaims {
                 _ => {}
             }
         }
-        Identity::from_parts(
+        Ok(Identity::from_parts(
             subject,
             scopes,
             IdentitySource::Jwt,
+            issuer.map(Box::from),
             header.kid.as_deref().map(Box::from),
-        )
+        ))
     }
 }
 
@@ -147,7 +163,22 @@ pub(crate) fn finish<T: DeserializeOwned + 'static>(
     now: SystemTime,
 ) -> Result<Verified<T>, TokenError> {
     rules.check_claims(&decoded.registered, now)?;
-    let identity = identity.identity(&decoded.claims, &decoded.parsed.header);
+    // RFC 9068, section 2.2: an access token (`typ: at+jwt`) always names its subject.
+    if decoded.registered.sub.is_none()
+        && decoded
+            .parsed
+            .header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| media_type_is(typ, "at+jwt"))
+    {
+        return Err(TokenError::claim(Reason::MissingClaim, "sub"));
+    }
+    let identity = identity.identity(
+        &decoded.claims,
+        &decoded.parsed.header,
+        decoded.registered.iss.as_deref(),
+    )?;
     let claims = Claims::new(decoded.registered, decoded.claims)
         .map_err(|_| TokenError::new(Reason::ClaimsShape))?;
     Ok(Verified {

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::{Algorithm, Header};
-use palisade_jwt::{Alg, JwkOptions, Key, KeySet, Reason, Rules, Verifier};
+use palisade_jwt::{Alg, IdentityClaims, JwkOptions, Key, KeySet, Reason, Rules, Verifier};
 use palisade_test_support::jwt::{TestKey, claims, now};
 use serde_json::{Value, json};
 
@@ -243,8 +243,31 @@ fn claim_rules() {
             json!([1, 2]),
             Err(Reason::Malformed),
         ),
+        // Issue 16, item 5: a token without a subject was accepted with subject "".
+        (
+            "sub missing",
+            json!({"iss": ISS, "aud": AUD, "exp": n + 60, "sub": null}),
+            Err(Reason::MissingClaim),
+        ),
+        (
+            "sub empty",
+            json!({"iss": ISS, "aud": AUD, "exp": n + 60, "sub": ""}),
+            Err(Reason::MissingClaim),
+        ),
+        (
+            "sub not a string",
+            json!({"iss": ISS, "aud": AUD, "exp": n + 60, "sub": 7}),
+            Err(Reason::InvalidClaim),
+        ),
     ];
-    for (name, claims, expected) in cases {
+    for (name, mut claims, expected) in cases {
+        // Every case names a subject unless it is about the subject.
+        if let Some(object) = claims.as_object_mut() {
+            object.entry("sub").or_insert(json!("ada"));
+            if object["sub"].is_null() {
+                object.remove("sub");
+            }
+        }
         let token = key.sign(&claims);
         let outcome = verifier
             .verify_at::<Value>(&token, SystemTime::now())
@@ -337,4 +360,54 @@ fn size_and_encoding_are_checked_before_anything_else() {
 fn base64_url(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// Issue 16, item 5: RFC 9068 access tokens (`typ: at+jwt`) must name their subject, whatever
+/// claim the identity is read from; identities carry the issuer, so the same `sub` from two
+/// issuers (or from an API key) is not one caller.
+#[test]
+fn access_tokens_need_sub_and_identities_carry_the_issuer() {
+    let key = TestKey::hmac("k", Algorithm::HS256, SECRET);
+    let keys = || KeySet::new([Key::hmac(Alg::HS256, SECRET).unwrap().with_kid("k")]);
+    let by_client_id = IdentityClaims {
+        subject: "client_id".to_owned(),
+        ..IdentityClaims::default()
+    };
+    let verifier = Verifier::new(keys(), rules()).with_identity_claims(by_client_id);
+    let n = now();
+    let sign = |typ: &str, claims: &Value| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k".into());
+        header.typ = Some(typ.into());
+        key.sign_with(&header, claims)
+    };
+    let without_sub = json!({"iss": ISS, "aud": AUD, "exp": n + 60, "client_id": "billing"});
+    let verified = verifier
+        .verify_at::<Value>(&sign("JWT", &without_sub), SystemTime::now())
+        .unwrap();
+    assert_eq!(verified.identity.subject(), "billing");
+    assert_eq!(verified.identity.issuer(), Some(ISS));
+    for typ in ["at+jwt", "application/at+JWT"] {
+        let error = verifier
+            .verify_at::<Value>(&sign(typ, &without_sub), SystemTime::now())
+            .unwrap_err();
+        assert_eq!(error.reason(), Reason::MissingClaim, "{typ}");
+        assert_eq!(error.claim_name(), Some("sub"), "{typ}");
+    }
+    let mut with_sub = without_sub.clone();
+    with_sub["sub"] = json!("svc-1");
+    assert!(
+        verifier
+            .verify_at::<Value>(&sign("at+jwt", &with_sub), SystemTime::now())
+            .is_ok()
+    );
+    // A token whose subject claim is missing is refused, never an identity named "".
+    let plain = Verifier::new(keys(), rules());
+    let error = plain
+        .verify_at::<Value>(&sign("JWT", &without_sub), SystemTime::now())
+        .unwrap_err();
+    assert_eq!(
+        (error.reason(), error.claim_name()),
+        (Reason::MissingClaim, Some("sub"))
+    );
 }

@@ -27,7 +27,11 @@ type Custom = Arc<dyn Fn(&RequestView<'_>) -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 enum Part {
     Global,
-    ClientIp,
+    /// The client's network: the address's first `v4` bits (IPv4) or `v6` bits (IPv6).
+    ClientIp {
+        v4: u8,
+        v6: u8,
+    },
     Identity,
     Header(HeaderName),
     Route,
@@ -39,7 +43,7 @@ impl fmt::Debug for Part {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Global => f.write_str("Global"),
-            Self::ClientIp => f.write_str("ClientIp"),
+            Self::ClientIp { v4, v6 } => write!(f, "ClientIp(/{v4}, /{v6})"),
             Self::Identity => f.write_str("Identity"),
             Self::Header(name) => write!(f, "Header({name})"),
             Self::Route => f.write_str("Route"),
@@ -50,8 +54,9 @@ impl fmt::Debug for Part {
 }
 
 /// A limit's key: one of these parts, or a tuple of them ([`Key::and`]). A request whose key
-/// cannot be formed (no `Identity` before authentication, no such header) is not counted by
-/// that limit.
+/// cannot be formed (no `ClientIp` because `ClientIpLayer` found no peer, no `Identity` before
+/// authentication, no such header) is handled as the tier's [`Keyless`](crate::Keyless) says:
+/// by default such requests share one bucket of the tier.
 ///
 /// ```
 /// use palisade_ratelimit::Key;
@@ -75,13 +80,31 @@ impl Key {
         Self::one(Part::Global)
     }
 
-    /// The client address resolved through trusted proxies: the `ClientIp` that
-    /// `palisade_core::ClientIpLayer` puts in the request's extensions (install it outside).
+    /// The client's network, from the address resolved through trusted proxies: the
+    /// `ClientIp` that `ClientIpLayer` puts in the request's extensions (install it outside).
+    ///
+    /// An IPv4 client is keyed by its address (`/32`), an IPv6 client by its `/64`: one
+    /// subscriber, host or cloud instance is routinely given a whole `/64`, and keying the
+    /// 128-bit address would hand it 2^64 buckets to rotate through. IPv4-mapped IPv6
+    /// addresses count as IPv4. [`client_network`](Self::client_network) sets other prefixes.
     pub fn client_ip() -> Self {
-        Self::one(Part::ClientIp)
+        Self::client_network(32, 64)
     }
 
-    /// The authenticated caller's subject (the `Identity` an auth layer put in).
+    /// The client's network, by prefix length: the first `v4_prefix` bits of an IPv4 address
+    /// (1 to 32) and the first `v6_prefix` bits of an IPv6 address (1 to 128), e.g. `(24, 48)`
+    /// to count a whole site as one client. Prefixes out of range are refused when the layer
+    /// is built.
+    pub fn client_network(v4_prefix: u8, v6_prefix: u8) -> Self {
+        Self::one(Part::ClientIp {
+            v4: v4_prefix,
+            v6: v6_prefix,
+        })
+    }
+
+    /// The authenticated caller (the `Identity` an auth layer put in): its subject, the source
+    /// of the credential (API key, JWT) and, for tokens, the issuer. The API key whose
+    /// principal is `demo` and a JWT whose `sub` is `demo` are counted apart.
     pub fn identity() -> Self {
         Self::one(Part::Identity)
     }
@@ -111,6 +134,21 @@ impl Key {
     pub fn and(mut self, other: Self) -> Self {
         self.parts.extend(other.parts);
         self
+    }
+
+    /// Checks the parts' settings (the prefix lengths).
+    pub(crate) fn check(&self) -> Result<(), palisade_core::BuildError> {
+        for part in &self.parts {
+            if let Part::ClientIp { v4, v6 } = part {
+                if !(1..=32).contains(v4) || !(1..=128).contains(v6) {
+                    return Err(palisade_core::BuildError::new(
+                        "key",
+                        "a client network's prefix is 1 to 32 bits for IPv4, 1 to 128 for IPv6",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The request's key, hashed with `seed` (random per layer: no client can aim at a
@@ -144,21 +182,33 @@ impl Key {
         for part in &self.parts {
             match part {
                 Part::Global => hasher.write_u8(0),
-                Part::ClientIp => match request.extensions().get::<ClientIp>()?.ip() {
-                    // Tag 1 and an IPv4 address in one word (tag in the top byte); tag 7 and
-                    // an IPv6 address. Every part starts with its own tag and is either of
-                    // fixed length or ends in 0xFF, which no value holds before a tag byte.
-                    std::net::IpAddr::V4(v4) => {
-                        hasher.write_u64((1 << 56) | u64::from(v4.to_bits()));
+                Part::ClientIp { v4, v6 } => {
+                    match request.extensions().get::<ClientIp>()?.ip().to_canonical() {
+                        // Tag 1 and an IPv4 network in one word (tag in the top byte); tag 7
+                        // and an IPv6 network. Every part starts with its own tag and is
+                        // either of fixed length or ends in 0xFF, which no value holds before
+                        // a tag byte.
+                        std::net::IpAddr::V4(addr) => {
+                            let bits = addr.to_bits() & mask_v4(*v4);
+                            hasher.write_u64((1 << 56) | u64::from(bits));
+                        }
+                        std::net::IpAddr::V6(addr) => {
+                            let bits = addr.to_bits() & mask_v6(*v6);
+                            hasher.write_u8(7);
+                            hasher.write_u128(bits);
+                        }
                     }
-                    std::net::IpAddr::V6(v6) => {
-                        hasher.write_u8(7);
-                        hasher.write_u128(v6.to_bits());
-                    }
-                },
+                }
                 Part::Identity => {
+                    // The caller is its subject together with where it came from: an API
+                    // key's principal `demo` and a JWT's `sub: demo` are two callers, and so
+                    // are two issuers' `sub: demo`.
                     let identity = request.extensions().get::<Identity>()?;
                     hasher.write_u8(2);
+                    hasher.write(identity.source().label().as_bytes());
+                    hasher.write_u8(0xFF);
+                    hasher.write(identity.issuer().unwrap_or_default().as_bytes());
+                    hasher.write_u8(0xFF);
                     hasher.write(identity.subject().as_bytes());
                     hasher.write_u8(0xFF);
                 }
@@ -196,6 +246,21 @@ impl Key {
     }
 }
 
+/// The network mask of an IPv4 prefix (`check` keeps it within 1 to 32 before a layer is
+/// built; outside, 0 masks everything and past 32 nothing).
+fn mask_v4(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
+}
+
+/// The network mask of an IPv6 prefix (as [`mask_v4`], within 1 to 128).
+fn mask_v6(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128u32.saturating_sub(u32::from(prefix)))
+        .unwrap_or(0)
+}
+
 /// Feeds a SHA-256 through the `Hasher` interface.
 #[cfg(feature = "redis")]
 struct Sha256Hasher(sha2::Sha256);
@@ -227,4 +292,90 @@ pub(crate) fn route<B>(request: &Request<B>) -> &str {
         return matched.as_str();
     }
     request.uri().path()
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_core::IdentitySource;
+
+    use super::*;
+
+    fn with<T: Clone + Send + Sync + 'static>(value: T) -> Request<()> {
+        let mut request = Request::new(());
+        request.extensions_mut().insert(value);
+        request
+    }
+
+    /// Issue 16, item 5: identity keys hashed the subject alone, so the API key of principal
+    /// `demo` and a JWT with `sub: demo` shared one bucket.
+    #[test]
+    fn identity_keys_tell_sources_and_issuers_apart() {
+        let seed = RandomState::default();
+        let key = Key::identity();
+        let hash = |identity: Identity| key.hash(&seed, &with(identity)).unwrap();
+        let api_key = hash(Identity::new("demo", IdentitySource::ApiKey));
+        let jwt_a = hash(Identity::new("demo", IdentitySource::Jwt).with_issuer("https://a"));
+        let jwt_b = hash(Identity::new("demo", IdentitySource::Jwt).with_issuer("https://b"));
+        assert_ne!(api_key, jwt_a);
+        assert_ne!(jwt_a, jwt_b);
+        // Scopes and the credential's id do not make another caller.
+        assert_eq!(
+            jwt_a,
+            hash(
+                Identity::new("demo", IdentitySource::Jwt)
+                    .with_issuer("https://a")
+                    .with_scopes(["x"])
+                    .with_key_id("k2")
+            )
+        );
+    }
+
+    /// Issue 16, item 2: addresses are keyed by their network.
+    #[test]
+    fn addresses_are_keyed_by_their_network() {
+        let seed = RandomState::default();
+        let hash = |key: &Key, ip: &str| {
+            key.hash(&seed, &with(ClientIp(ip.parse().unwrap())))
+                .unwrap()
+        };
+        let key = Key::client_ip();
+        assert_eq!(
+            hash(&key, "2001:db8::1"),
+            hash(&key, "2001:db8::ffff:1:2:3")
+        );
+        assert_ne!(hash(&key, "2001:db8::1"), hash(&key, "2001:db8:0:1::1"));
+        assert_ne!(hash(&key, "192.0.2.1"), hash(&key, "192.0.2.2"));
+        // IPv4-mapped IPv6 is the IPv4 address, not a member of `::ffff:0:0/64`.
+        assert_eq!(hash(&key, "::ffff:192.0.2.1"), hash(&key, "192.0.2.1"));
+        assert_ne!(
+            hash(&key, "::ffff:192.0.2.1"),
+            hash(&key, "::ffff:192.0.2.2")
+        );
+        let wide = Key::client_network(16, 32);
+        assert_eq!(hash(&wide, "10.1.2.3"), hash(&wide, "10.1.200.9"));
+        assert_ne!(hash(&wide, "10.1.2.3"), hash(&wide, "10.2.2.3"));
+        let full = Key::client_network(32, 128);
+        assert_ne!(hash(&full, "2001:db8::1"), hash(&full, "2001:db8::2"));
+        assert!(Key::client_network(0, 64).check().is_err());
+        assert!(Key::client_network(32, 129).check().is_err());
+        assert!(Key::client_network(1, 1).check().is_ok());
+    }
+
+    /// The names shared through Redis are keyed by the network too.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn shared_names_are_keyed_by_the_network() {
+        let key = Key::client_ip();
+        let name = |ip: &str| {
+            key.shared_name(&with(ClientIp(ip.parse().unwrap())))
+                .unwrap()
+        };
+        assert_eq!(
+            name("2001:db8:1:2::1"),
+            name("2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+        );
+        assert_ne!(name("2001:db8:1:2::1"), name("2001:db8:1:3::1"));
+        assert_eq!(name("::ffff:192.0.2.1"), name("192.0.2.1"));
+        assert_ne!(name("192.0.2.1"), name("192.0.2.2"));
+    }
 }

@@ -40,12 +40,35 @@ enum Penalty {
     Classify(HeadJudge),
 }
 
+/// What a tier does with a request whose [`Key`] cannot be formed: no `ClientIp` (no
+/// `ClientIpLayer` outside, or one that found no peer address), no `Identity` (no
+/// authentication before the tier), no such header. Whichever it is, the first such request
+/// is logged at `error` once per tier, and `palisade_ratelimit_keyless_total{tier}` counts
+/// them all (feature `metrics`): a tier is never silently unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Keyless {
+    /// They share one bucket of the tier, as if they were one client (the default): a wiring
+    /// mistake limits too much, never too little.
+    #[default]
+    Shared,
+    /// They are refused with `503` (gRPC `UNAVAILABLE`): for tiers every request must have a
+    /// key for, where a missing one means the stack is wired wrong.
+    Refuse,
+    /// They pass, not counted by this tier (say, an identity tier on a route where anonymous
+    /// callers are allowed and limited by another tier).
+    Pass,
+}
+
 /// One limit: a quota over a key, on some routes, enforced, shadowed or as a penalty.
 #[derive(Clone)]
 pub struct Tier {
     name: String,
     quota: Quota,
     key: Key,
+    keyless: Keyless,
     cost: u32,
     route: Option<(Option<Method>, String)>,
     shadow: bool,
@@ -60,6 +83,7 @@ impl fmt::Debug for Tier {
             .field("name", &self.name)
             .field("quota", &self.quota)
             .field("key", &self.key)
+            .field("keyless", &self.keyless)
             .field("cost", &self.cost)
             .field("route", &self.route)
             .field("shadow", &self.shadow)
@@ -76,6 +100,7 @@ impl Tier {
             name: name.into(),
             quota,
             key,
+            keyless: Keyless::default(),
             cost: 1,
             route: None,
             shadow: false,
@@ -100,6 +125,13 @@ impl Tier {
         return self.redis.is_some() && self.penalty.is_none();
         #[cfg(not(feature = "redis"))]
         false
+    }
+
+    /// What happens to a request whose key cannot be formed (default: [`Keyless::Shared`]).
+    #[must_use]
+    pub fn keyless(mut self, keyless: Keyless) -> Self {
+        self.keyless = keyless;
+        self
     }
 
     /// What one request costs (default 1), for expensive endpoints.
@@ -197,12 +229,16 @@ pub(crate) struct TierState {
     tier: Tier,
     limiter: Arc<ArcSwap<Limiter>>,
     refused: Rejection,
+    /// The answer to a request without this tier's key under [`Keyless::Refuse`].
+    keyless_refused: Rejection,
     policy: ArcSwap<String>,
 }
 
 struct Shared {
     tiers: Vec<Arc<TierState>>,
     seed: RandomState,
+    /// The bucket of requests without a key, under [`Keyless::Shared`].
+    keyless_key: u64,
     headers_on_success: bool,
     /// Held while a quota changes: two changes at once would rescale the store twice.
     quota_change: std::sync::Mutex<()>,
@@ -361,6 +397,7 @@ impl RateLimitBuilder {
                 return Err(BuildError::new("tier", "two tiers have the same name"));
             }
             tier.quota.check()?;
+            tier.key.check()?;
             if tier.cost == 0 || tier.cost > tier.quota.burst() {
                 return Err(BuildError::new(
                     "cost",
@@ -378,6 +415,16 @@ impl RateLimitBuilder {
                     ))
                     .with_extension("limit", tier.name.clone()),
             );
+            let keyless_refused = Rejection::new(
+                &Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_type(types::UNAVAILABLE)
+                    .with_title("Rate limit cannot identify the request")
+                    .with_detail(format!(
+                        "the rate limit `{}` needs to know who sent this request and cannot tell",
+                        tier.name
+                    ))
+                    .with_extension("limit", tier.name.clone()),
+            );
             let mut policy = String::new();
             policy_item(&mut policy, &tier.name, &tier.quota);
             tiers.push(Arc::new(TierState {
@@ -386,6 +433,7 @@ impl RateLimitBuilder {
                 keyless_reported: std::sync::atomic::AtomicBool::new(false),
                 limiter: Arc::new(ArcSwap::from_pointee(limiter)),
                 refused,
+                keyless_refused,
                 policy: ArcSwap::from_pointee(policy),
                 tier,
             }));
@@ -394,10 +442,14 @@ impl RateLimitBuilder {
             && tiers
                 .iter()
                 .all(|t| !t.tier.is_remote() && t.tier.penalty.is_none());
+        let seed = RandomState::default();
+        // A key no request hashes to: every part starts with a tag below 0xFE.
+        let keyless_key = std::hash::BuildHasher::hash_one(&seed, 0xFEu8);
         Ok(RateLimitLayer {
             shared: Arc::new(Shared {
                 tiers,
-                seed: RandomState::default(),
+                seed,
+                keyless_key,
                 headers_on_success: self.headers_on_success,
                 quota_change: std::sync::Mutex::new(()),
                 simple,
@@ -522,8 +574,13 @@ impl<S> RateLimit<S> {
             if !tier.applies(&request) {
                 continue;
             }
-            let Some(key) = local_key(shared, state, &request) else {
-                continue;
+            let key = match local_key(shared, state, &request) {
+                TierKey::Key(key) => key,
+                TierKey::Pass => continue,
+                TierKey::Refuse => {
+                    refund(shared, charged, &request);
+                    return keyless_refused(state, &request);
+                }
             };
             let limiter = limiter.load();
             #[cfg(feature = "metrics")]
@@ -573,12 +630,24 @@ impl<S> RateLimit<S> {
                 #[cfg(feature = "redis")]
                 match tier.key.shared_name(&request) {
                     Some(name) => remote.push((state.clone(), name)),
-                    None => keyless(state),
+                    None => match keyless(state) {
+                        Keyless::Shared => remote.push((state.clone(), KEYLESS_NAME.to_owned())),
+                        Keyless::Pass => {}
+                        Keyless::Refuse => {
+                            refund(shared, charged, &request);
+                            return keyless_refused(state, &request);
+                        }
+                    },
                 }
                 continue;
             }
-            let Some(key) = local_key(shared, state, &request) else {
-                continue;
+            let key = match local_key(shared, state, &request) {
+                TierKey::Key(key) => key,
+                TierKey::Pass => continue,
+                TierKey::Refuse => {
+                    refund(shared, charged, &request);
+                    return keyless_refused(state, &request);
+                }
             };
             let limiter = limiter.load();
             #[cfg(feature = "metrics")]
@@ -644,39 +713,85 @@ fn refund<B>(shared: &Shared, charged: u64, request: &Request<B>) {
     }
     for (index, state) in shared.tiers.iter().enumerate() {
         if charged & (1 << index) != 0 {
-            if let Some(key) = state.tier.key.hash(&shared.seed, request) {
-                state.limiter.load().refund(key, state.tier.cost);
-            }
+            // A tier charged only requests it had a key for, its own or the shared one.
+            let key = state
+                .tier
+                .key
+                .hash(&shared.seed, request)
+                .unwrap_or(shared.keyless_key);
+            state.limiter.load().refund(key, state.tier.cost);
         }
     }
 }
 
-/// The request's key for a local tier, seeded; `None` (said once) when the request lacks it.
-#[inline]
-fn local_key<B>(shared: &Shared, state: &TierState, request: &Request<B>) -> Option<u64> {
-    let key = state.tier.key.hash(&shared.seed, request);
-    if key.is_none() {
-        keyless(state);
-    }
-    key
+/// A tier's key for a request, or what to do without one.
+enum TierKey {
+    Key(u64),
+    Pass,
+    Refuse,
 }
 
-/// A request lacked the tier's key (no `ClientIp`, no `Identity`, no such header): the tier
-/// does not count it. Said once per tier, since a missing `ClientIpLayer` (or one reading the
-/// wrong peer extension) would otherwise leave the tier silently unlimited.
+/// The name of the shared bucket of requests without a key, in Redis (key digests are 32 hex
+/// digits, so it names no other bucket).
+#[cfg(feature = "redis")]
+const KEYLESS_NAME: &str = "keyless";
+
+/// The request's key for a local tier, seeded; without one, what [`Keyless`] says.
+#[inline]
+fn local_key<B>(shared: &Shared, state: &TierState, request: &Request<B>) -> TierKey {
+    match state.tier.key.hash(&shared.seed, request) {
+        Some(key) => TierKey::Key(key),
+        None => match keyless(state) {
+            Keyless::Shared => TierKey::Key(shared.keyless_key),
+            Keyless::Pass => TierKey::Pass,
+            Keyless::Refuse => TierKey::Refuse,
+        },
+    }
+}
+
+/// A request lacked the tier's key (no `ClientIp`, no `Identity`, no such header): counted,
+/// said once per tier (a missing `ClientIpLayer`, or one finding no peer, would otherwise
+/// leave the tier silently unlimited); answers the tier's [`Keyless`] policy.
 #[cold]
-fn keyless(state: &TierState) {
+fn keyless(state: &TierState) -> Keyless {
+    count(&state.tier.name, "keyless");
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_ratelimit_keyless_total", "tier" => state.tier.name.clone())
+        .increment(1);
     if !state
         .keyless_reported
         .swap(true, std::sync::atomic::Ordering::Relaxed)
     {
-        tracing::warn!(
+        tracing::error!(
             tier = state.tier.name,
             key = ?state.tier.key,
-            "a request lacked this rate limit's key and was not counted (said once per tier); \
-             a ClientIp comes from ClientIpLayer installed outside (with .peer(..) reading axum's \
-             ConnectInfo), an Identity from an authentication layer installed outside"
+            keyless = ?state.tier.keyless,
+            "a request lacked this rate limit's key (said once per tier): a ClientIp comes from \
+             ClientIpLayer installed outside, which must find the connection's peer address; \
+             an Identity from an authentication layer installed outside"
         );
+    }
+    state.tier.keyless
+}
+
+/// The future answering a request refused for lacking the tier's key.
+#[cold]
+#[inline(never)]
+fn keyless_refused<S, ReqBody, B>(
+    state: &TierState,
+    request: &Request<ReqBody>,
+) -> ResponseFuture<S, ReqBody, B>
+where
+    S: Service<Request<ReqBody>>,
+{
+    ResponseFuture {
+        state: State::Refused {
+            response: Some(Box::new(
+                state
+                    .keyless_refused
+                    .to_response_for(Protocol::of(request.headers())),
+            )),
+        },
     }
 }
 

@@ -29,16 +29,22 @@
 //!
 //! # What a tier is
 //!
-//! A [`Tier`] is a [`Quota`] over a [`Key`]: global, the client address
+//! A [`Tier`] is a [`Quota`] over a [`Key`]: global, the client's network
 //! ([`ClientIp`](palisade_core::ClientIp), which `ClientIpLayer` resolves through trusted proxies
-//! only — never the leftmost `X-Forwarded-For`), the authenticated [`Identity`]'s subject, a
-//! header, the matched route, the method, a custom function, or a tuple of these
-//! ([`Key::and`]). A request passes only if every tier that applies admits it, and a request
-//! one tier refuses gets back what the in-process tiers before it charged, so a noisy client
-//! refused by its own tier does not drain a global one (Redis tiers are checked after the
-//! in-process ones, and what one charged stays charged). A tier whose key the request lacks (no identity
-//! before authentication) does not apply, and says so once in the logs. Tiers can be limited
-//! to one route and charge a cost per request.
+//! only — never the leftmost `X-Forwarded-For`; an IPv4 address, or an IPv6 client's `/64`,
+//! since one subscriber routinely holds a whole `/64`), the authenticated [`Identity`] (its
+//! subject, source and issuer), a header, the matched route, the method, a custom function, or
+//! a tuple of these ([`Key::and`]). A request passes only if every tier that applies admits
+//! it, and a request one tier refuses gets back what the in-process tiers before it charged, so
+//! a noisy client refused by its own tier does not drain a global one (Redis tiers are checked
+//! after the in-process ones, and what one charged stays charged). Tiers can be limited to one
+//! route and charge a cost per request.
+//!
+//! No tier is ever silently unlimited: requests whose key cannot be formed (no `ClientIp`, no
+//! `Identity` before authentication, no such header) share one bucket of the tier by default,
+//! with an error logged once per tier and a counter; [`Keyless`] refuses them or lets them
+//! through instead, when asked. `ClientIpLayer` finds the peer address where hyper, axum
+//! (feature `axum`) and tonic (feature `tonic`) servers put it.
 //!
 //! [`Identity`]: palisade_core::Identity
 //!
@@ -101,7 +107,8 @@ pub use crate::client::{
 };
 pub use crate::key::{Key, RequestView};
 pub use crate::layer::{
-    RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitBuilder, RateLimitLayer, ResponseFuture, Tier,
+    Keyless, RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitBuilder, RateLimitLayer,
+    ResponseFuture, Tier,
 };
 pub use crate::limiter::{Decision, FakeClock};
 pub use crate::quota::{Quota, QuotaParseError};

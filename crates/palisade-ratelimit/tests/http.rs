@@ -3,11 +3,9 @@
 //! and penalty modes, run-time quota changes, a gRPC client, and the client-side limiter.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use axum::routing::{get, post};
 use http::{Method, Request, StatusCode};
 use palisade_core::problem::types;
@@ -15,7 +13,7 @@ use palisade_core::{
     ClientIpLayer, HttpClassifier, Identity, IdentitySource, Outcome, TrustedProxies,
 };
 use palisade_ratelimit::{
-    ClientError, ClientRateLimitLayer, FakeClock, Key, Quota, RateLimitLayer, Tier,
+    ClientError, ClientRateLimitLayer, FakeClock, Key, Keyless, Quota, RateLimitLayer, Tier,
 };
 use palisade_test_support::{Client, Reply, TestServer};
 use tower::{Layer, ServiceExt, service_fn};
@@ -60,10 +58,10 @@ fn app(limits: RateLimitLayer) -> Router {
                 next.run(request).await
             },
         ))
-        .layer(
-            ClientIpLayer::new(TrustedProxies::new(["127.0.0.1/32"]).unwrap())
-                .peer(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
-        )
+        // Finds axum's `ConnectInfo` itself (palisade-core's `axum` feature).
+        .layer(ClientIpLayer::new(
+            TrustedProxies::new(["127.0.0.1/32"]).unwrap(),
+        ))
 }
 
 async fn get_as(server: &TestServer, path: &str, ip: &str, user: Option<&str>) -> Reply {
@@ -151,7 +149,7 @@ async fn tiers_routes_and_costs() {
     let clock = FakeClock::new();
     let limits = RateLimitLayer::builder()
         .tier(Tier::new("ip", Quota::per_second(100), Key::client_ip()))
-        .tier(Tier::new("user", Quota::per_minute(5), Key::identity()))
+        .tier(Tier::new("user", Quota::per_minute(5), Key::identity()).keyless(Keyless::Pass))
         .tier(
             Tier::new("export", Quota::per_minute(10), Key::identity())
                 .route(Some(Method::POST), "/export")
@@ -161,7 +159,7 @@ async fn tiers_routes_and_costs() {
         .build()
         .unwrap();
     let server = TestServer::spawn(app(limits)).await;
-    // No identity: the user tier does not apply.
+    // No identity: the user tier lets anonymous callers pass, as it was told to.
     for _ in 0..8 {
         assert_eq!(
             get_as(&server, "/orders", "198.51.100.1", None)
@@ -466,6 +464,35 @@ async fn a_grpc_caller_gets_resource_exhausted() {
     assert!(status.metadata().get("grpc-retry-pushback-ms").is_some());
 }
 
+/// Issue 16, item 3: under tonic the peer is in `TcpConnectInfo`, which `ClientIpLayer` did not
+/// read, so a per-IP tier never applied. The tier refuses keyless requests here, so only a
+/// found peer can give the answers below.
+#[cfg(feature = "tonic")]
+#[tokio::test]
+async fn a_per_ip_limit_holds_on_a_tonic_server() {
+    use palisade_test_support::grpc::{
+        self, hello::HelloRequest, hello::greeter_client::GreeterClient,
+    };
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("ip", Quota::per_minute(2), Key::client_ip()).keyless(Keyless::Refuse))
+        .clock(FakeClock::new())
+        .build()
+        .unwrap();
+    let stack = tower::ServiceBuilder::new()
+        .layer(ClientIpLayer::new(TrustedProxies::none()))
+        .layer(limits);
+    let addr = grpc::serve_greeter_behind(stack).await;
+    let mut client = GreeterClient::new(grpc::channel(addr).await);
+    let hello = || HelloRequest {
+        name: "ada".into(),
+        count: 0,
+    };
+    assert!(client.say_hello(hello()).await.is_ok());
+    assert!(client.say_hello(hello()).await.is_ok());
+    let status = client.say_hello(hello()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+}
+
 #[tokio::test]
 async fn the_client_limiter_waits_then_gives_up() {
     let layer = ClientRateLimitLayer::new(Quota::per_second(10).with_burst(1))
@@ -554,4 +581,148 @@ where
         out.push(task.await.unwrap());
     }
     out
+}
+
+/// Issue 16, item 3: a keyed tier whose key a request lacks was silently unlimited. By default
+/// such requests share one bucket of the tier; `Keyless::Refuse` answers 503 and
+/// `Keyless::Pass` lets them through, both only when asked for.
+#[tokio::test]
+async fn requests_without_a_key_share_a_bucket_unless_told_otherwise() {
+    let clock = FakeClock::new();
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new("user", Quota::per_minute(3), Key::identity()))
+        .tier(
+            Tier::new(
+                "tenant",
+                Quota::per_minute(100),
+                Key::header("x-tenant".parse().unwrap()),
+            )
+            .route(Some(Method::POST), "/export")
+            .keyless(Keyless::Refuse),
+        )
+        .clock(clock)
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    // Anonymous callers from any address share one bucket of three.
+    let mut replies = Vec::new();
+    for i in 0..4 {
+        replies.push(get_as(&server, "/orders", &format!("198.51.100.{i}"), None).await);
+    }
+    assert_eq!(statuses(&replies), [200, 200, 200, 429]);
+    assert_eq!(replies[3].json()["limit"], "user");
+    // A caller with an identity has a bucket of its own.
+    assert_eq!(
+        get_as(&server, "/orders", "198.51.100.9", Some("ada"))
+            .await
+            .status,
+        200
+    );
+    // A tier told to refuse keyless requests answers 503 with a problem naming it.
+    let refused = post_as(&server, "/export", "198.51.100.1", &[("x-user", "ada")]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text()
+    );
+    assert_eq!(refused.json()["limit"], "tenant");
+    assert_eq!(
+        refused.header("content-type"),
+        Some("application/problem+json")
+    );
+    let admitted = post_as(
+        &server,
+        "/export",
+        "198.51.100.1",
+        &[("x-user", "bob"), ("x-tenant", "acme")],
+    )
+    .await;
+    assert_eq!(admitted.status, StatusCode::OK);
+}
+
+/// Issue 16, item 2: one IPv6 /64 had 2^64 per-IP buckets (1,000 addresses of one /64 at 41
+/// requests each were all admitted against `20/s burst 40`). 200 addresses of one /64 now share
+/// one bucket; another /64 has its own; `client_network` sets other prefixes.
+#[tokio::test]
+async fn ipv6_clients_are_keyed_by_their_64() {
+    let clock = FakeClock::new();
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new(
+            "ip",
+            Quota::per_second(20).with_burst(40),
+            Key::client_ip(),
+        ))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    let mut admitted = 0;
+    for i in 0..200u32 {
+        let address = format!(
+            "2001:db8:1:2:{:x}:{:x}::{:x}",
+            (i * 7919) % 0x1_0000,
+            i,
+            i + 1
+        );
+        if get_as(&server, "/orders", &address, None).await.status == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 40, "one /64, one bucket of 40");
+    assert_eq!(
+        get_as(&server, "/orders", "2001:db8:1:3::1", None)
+            .await
+            .status,
+        200,
+        "the next /64 is another client"
+    );
+    // IPv4 stays per address.
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.1", None).await.status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "192.0.2.2", None).await.status,
+        200
+    );
+
+    // Wider networks when asked: a /24 and a /48 each count as one client.
+    let limits = RateLimitLayer::builder()
+        .tier(Tier::new(
+            "site",
+            Quota::per_minute(2),
+            Key::client_network(24, 48),
+        ))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let server = TestServer::spawn(app(limits)).await;
+    let mut replies = Vec::new();
+    for address in ["192.0.2.1", "192.0.2.200", "192.0.2.77", "192.0.3.1"] {
+        replies.push(get_as(&server, "/orders", address, None).await);
+    }
+    for address in [
+        "2001:db8:5:1::1",
+        "2001:db8:5:ffff::1",
+        "2001:db8:5:42::1",
+        "2001:db8:6::1",
+    ] {
+        replies.push(get_as(&server, "/orders", address, None).await);
+    }
+    assert_eq!(statuses(&replies), [200, 200, 429, 200, 200, 200, 429, 200]);
+}
+
+#[test]
+fn network_prefixes_out_of_range_are_refused_at_build() {
+    for (v4, v6) in [(0, 64), (33, 64), (32, 0), (32, 129)] {
+        let built = RateLimitLayer::builder()
+            .tier(Tier::new(
+                "ip",
+                Quota::per_second(1),
+                Key::client_network(v4, v6),
+            ))
+            .build();
+        assert_eq!(built.unwrap_err().field(), "key", "/{v4} /{v6}");
+    }
 }

@@ -3,9 +3,6 @@
 //! `--redis` or `--redis-cluster` moves the per-caller tiers to Redis, shared by every
 //! gateway instance; in-process is the default.
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use http::Method;
 use palisade::ratelimit::redis::RedisStore;
 use palisade::ratelimit::{Key, Quota, RateLimitLayer, Tier};
@@ -35,9 +32,10 @@ impl Default for Limits {
     }
 }
 
-/// Resolves the client address once (through the trusted proxies) for every layer after it.
+/// Resolves the client address once (through the trusted proxies) for every layer after it;
+/// it finds the peer in axum's `ConnectInfo` (palisade's `axum` feature).
 pub fn client_ip(trusted: TrustedProxies) -> ClientIpLayer {
-    ClientIpLayer::new(trusted).peer(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+    ClientIpLayer::new(trusted)
 }
 
 /// The per-IP limit, with `RateLimit` headers on every response.

@@ -6,7 +6,7 @@ mod cidr;
 mod node;
 
 mod layer;
-pub use layer::{ClientIpLayer, ClientIpService};
+pub use layer::{ClientIpLayer, ClientIpService, default_peer};
 
 use std::net::IpAddr;
 
