@@ -352,6 +352,11 @@ impl RateLimitBuilder {
 
     /// Also sends `RateLimit-Policy` and `RateLimit` on admitted responses (default: only on
     /// `429`).
+    ///
+    /// Rate-limit layers may be stacked (per IP before authentication, per caller after): an
+    /// admitted response then carries the fields of every layer it passed, combined into one
+    /// list per header (the inner layer's first), while a `429` carries only the fields of the
+    /// tier that refused it.
     pub fn headers_on_success(mut self, on: bool) -> Self {
         self.headers_on_success = on;
         self
@@ -840,7 +845,29 @@ fn refuse<B>(
     let headers = response.headers_mut();
     headers.insert(RATELIMIT_POLICY.clone(), header_value(&state.policy.load()));
     headers.insert(RATELIMIT.clone(), header_value(&limit));
+    // Layers outside this one leave a refusal's `RateLimit` fields as they are.
+    response.extensions_mut().insert(RefusedHere);
     response
+}
+
+/// Marks a response a rate limit refused: its `RateLimit` fields are the refusing tier's, and
+/// the layers it passes through on the way out add none of theirs.
+#[derive(Clone, Copy, Debug)]
+struct RefusedHere;
+
+/// Adds `item` to the list `name` already holds on `headers`, or sets it.
+fn combine(headers: &mut http::HeaderMap, name: &HeaderName, item: HeaderValue) {
+    let combined = match headers.get(name) {
+        Some(existing) if !existing.is_empty() => {
+            let mut list = Vec::with_capacity(existing.len() + 2 + item.len());
+            list.extend_from_slice(existing.as_bytes());
+            list.extend_from_slice(b", ");
+            list.extend_from_slice(item.as_bytes());
+            HeaderValue::from_bytes(&list).unwrap_or(item)
+        }
+        _ => item,
+    };
+    headers.insert(name.clone(), combined);
 }
 
 /// What the response phase must do, if anything.
@@ -1074,9 +1101,14 @@ fn finish<B>(mut response: Response<B>, after: After) -> Response<ResponseBody<B
         }
     }
     if let Some((policy, limit)) = after.headers {
-        let headers = response.headers_mut();
-        headers.insert(RATELIMIT_POLICY.clone(), policy);
-        headers.insert(RATELIMIT.clone(), limit);
+        // A layer inside refused: its tier's fields are what the client must see. Else the
+        // fields of every layer the request passed combine (the draft allows several
+        // policies), inner layers' first.
+        if response.extensions().get::<RefusedHere>().is_none() {
+            let headers = response.headers_mut();
+            combine(headers, &RATELIMIT_POLICY, policy);
+            combine(headers, &RATELIMIT, limit);
+        }
     }
     response.map(ResponseBody::inner)
 }

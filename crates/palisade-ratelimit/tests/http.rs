@@ -726,3 +726,69 @@ fn network_prefixes_out_of_range_are_refused_at_build() {
         assert_eq!(built.unwrap_err().field(), "key", "/{v4} /{v6}");
     }
 }
+
+/// Issue 16, item 6: with a per-IP layer outside and a per-caller layer inside, the outer one
+/// overwrote the inner one's fields: the caller tier's `429` said `"ip";r=31`, and admitted
+/// responses never showed the caller tier. Now a refusal keeps the refusing tier's fields and
+/// admitted responses carry both layers'.
+#[tokio::test]
+async fn stacked_layers_combine_their_fields_and_keep_a_refusal_s_own() {
+    let clock = FakeClock::new();
+    let per_ip = RateLimitLayer::builder()
+        .tier(Tier::new(
+            "ip",
+            Quota::per_second(20).with_burst(40),
+            Key::client_ip(),
+        ))
+        .headers_on_success(true)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let per_user = RateLimitLayer::builder()
+        .tier(Tier::new("user", Quota::per_minute(2), Key::identity()))
+        .headers_on_success(true)
+        .clock(clock)
+        .build()
+        .unwrap();
+    // Outermost first: the client address, the per-IP layer, the identity, the per-user layer.
+    let router = Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .layer(per_user)
+        .layer(axum::middleware::from_fn(
+            |mut request: Request<axum::body::Body>, next: axum::middleware::Next| async move {
+                request
+                    .extensions_mut()
+                    .insert(Identity::new("ada", IdentitySource::ApiKey));
+                next.run(request).await
+            },
+        ))
+        .layer(per_ip)
+        .layer(ClientIpLayer::new(
+            TrustedProxies::new(["127.0.0.1/32"]).unwrap(),
+        ));
+    let server = TestServer::spawn(router).await;
+    let first = get_as(&server, "/orders", "203.0.113.5", Some("ada")).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"user\";q=2;w=60, \"ip\";q=20;w=1")
+    );
+    assert_eq!(
+        first.header("ratelimit"),
+        Some("\"user\";r=1;t=30, \"ip\";r=39;t=1")
+    );
+    assert_eq!(
+        get_as(&server, "/orders", "203.0.113.5", Some("ada"))
+            .await
+            .status,
+        200
+    );
+    let refused = get_as(&server, "/orders", "203.0.113.5", Some("ada")).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["limit"], "user");
+    assert_eq!(
+        refused.header("ratelimit-policy"),
+        Some("\"user\";q=2;w=60")
+    );
+    assert_eq!(refused.header("ratelimit"), Some("\"user\";r=0;t=60"));
+}
