@@ -254,14 +254,15 @@ impl Limiter {
         self.store.capacity()
     }
 
-    /// Charges `cost` permits to `key` now; `details` computes what remains (for headers).
-    #[inline]
+    /// [`check_stored`](Self::check_stored) without the stored flag, for tests.
+    #[cfg(test)]
     pub(crate) fn check(&self, key: u64, cost: u32, details: bool) -> Decision {
         self.check_stored(key, cost, details).0
     }
 
-    /// [`check`](Self::check), and whether the charge was stored (not when a full store
-    /// admitted the key untracked): only a stored charge may be refunded.
+    /// Charges `cost` permits to `key` now; `details` computes what remains (for headers).
+    /// Also answers whether the charge was stored (not when a full store admitted the key
+    /// untracked): only a stored charge may be refunded.
     #[inline]
     pub(crate) fn check_stored(&self, key: u64, cost: u32, details: bool) -> (Decision, bool) {
         let outcome = match NonZeroU32::new(cost) {
