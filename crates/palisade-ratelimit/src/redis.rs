@@ -18,7 +18,7 @@
 //!   can see at most `instances × (batch − 1)` requests more than the quota. Leases are held
 //!   per tier and key; a request costing more than one permit always asks Redis.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -174,12 +174,7 @@ impl RedisStore {
     /// Lease mode: take permits `batch` at a time (at least 2; see the module docs).
     #[must_use]
     pub fn lease(mut self, batch: u32) -> Self {
-        self.lease = (batch >= 2).then(|| {
-            Arc::new(Leases {
-                batch,
-                held: Mutex::new(HashMap::new()),
-            })
-        });
+        self.lease = (batch >= 2).then(|| Arc::new(Leases::new(batch)));
         self
     }
 
@@ -202,19 +197,28 @@ impl RedisStore {
         if let Some(leases) = self.lease.as_ref().filter(|_| cost == 1) {
             // Leases are held under the Redis key, so per tier and key: two tiers over one
             // store never spend each other's.
-            if leases.take(&redis_key) {
-                return Ok(Decision {
-                    allowed: true,
-                    remaining: 0,
-                    reset: quota.emission_interval(),
-                    retry_after: None,
-                });
+            let now = Instant::now();
+            if let Some(decision) = leases.take(&redis_key, now) {
+                return Ok(decision);
             }
             let batch = leases.batch.min(quota.burst());
-            let (granted, decision) = self.call(&redis_key, quota, batch, 1).await?;
+            let (granted, mut decision) = self.call(&redis_key, quota, batch, 1).await?;
             if granted > 1 {
+                let now = Instant::now();
                 let life = quota.emission_interval() * batch;
-                leases.put(&redis_key, granted - 1, Instant::now() + life);
+                let redis_remaining = decision.remaining;
+                // What this caller can still spend: the lease, and what Redis had left.
+                decision.remaining = redis_remaining.saturating_add(granted - 1);
+                leases.put(
+                    &redis_key,
+                    Lease {
+                        left: granted - 1,
+                        until: now + life,
+                        redis_remaining,
+                        reset_at: now + decision.reset,
+                    },
+                    now,
+                );
             }
             return Ok(decision);
         }
@@ -281,46 +285,203 @@ fn micros_ceil(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
-/// Permits taken from Redis and not yet spent, per key (bounded: expired leases are dropped
-/// as new ones are written, and at most 100,000 keys hold one).
+/// Permits taken from Redis and not yet spent, per key: 64 shards, each a map of leases and
+/// the order they were written in, so expired leases leave from the front a few at a time as
+/// leases are taken and written. Every take and put costs the same however many leases are
+/// held; at most [`MAX_LEASES`] are (past it, the oldest is dropped: its permits go unspent,
+/// never overspent).
 struct Leases {
     batch: u32,
-    held: Mutex<HashMap<String, (u32, Instant)>>,
+    shards: Box<[Mutex<LeaseShard>]>,
+    hasher: foldhash::fast::FixedState,
 }
 
+/// One lease: permits left to spend until `until`, and what Redis said when it was granted.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    left: u32,
+    until: Instant,
+    /// Permits Redis still had for the key, beyond the lease, when it was granted.
+    redis_remaining: u32,
+    /// When Redis said the key's quota would be whole again.
+    reset_at: Instant,
+}
+
+#[derive(Default)]
+struct LeaseShard {
+    held: HashMap<Arc<str>, Lease>,
+    /// Keys in the order their leases were written, with each lease's end. An entry whose
+    /// key holds a newer lease (or none) is stale and skipped when it reaches the front.
+    order: VecDeque<(Arc<str>, Instant)>,
+}
+
+/// The most leases held at once, over all shards.
 const MAX_LEASES: usize = 100_000;
+const LEASE_SHARDS: usize = 64;
+const PER_SHARD: usize = MAX_LEASES / LEASE_SHARDS;
+/// Expired leases dropped from the front per take or put: more than one is written per put, so
+/// the order never grows past what is live, in amortised constant time.
+const EXPIRE_PER_CALL: usize = 4;
 
 impl Leases {
-    fn take(&self, key: &str) -> bool {
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match held.get_mut(key) {
-            Some((left, until)) if *left > 0 && Instant::now() < *until => {
-                *left -= 1;
-                true
-            }
-            Some(_) => {
-                held.remove(key);
-                false
-            }
-            None => false,
+    fn new(batch: u32) -> Self {
+        Self {
+            batch,
+            shards: (0..LEASE_SHARDS)
+                .map(|_| Mutex::new(LeaseShard::default()))
+                .collect(),
+            hasher: foldhash::fast::FixedState::default(),
         }
     }
 
-    fn put(&self, key: &str, left: u32, until: Instant) {
-        let mut held = self
-            .held
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, LeaseShard> {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        // The hash's top bits pick the shard (the map uses its own hasher).
+        #[allow(clippy::cast_possible_truncation, reason = "six bits")]
+        let index = (hash >> 58) as usize % LEASE_SHARDS;
+        self.shards
+            .get(index)
+            .unwrap_or_else(|| unreachable!("64 shards"))
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if held.len() >= MAX_LEASES {
-            let now = Instant::now();
-            held.retain(|_, (left, until)| *left > 0 && *until > now);
-            if held.len() >= MAX_LEASES {
-                return;
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Spends one permit of `key`'s lease, if it holds a live one: the decision, with the
+    /// permits really left (the lease's and what Redis had).
+    fn take(&self, key: &str, now: Instant) -> Option<Decision> {
+        let mut shard = self.shard(key);
+        shard.expire(now, EXPIRE_PER_CALL);
+        let lease = shard.held.get_mut(key)?;
+        if lease.left == 0 || now >= lease.until {
+            shard.held.remove(key);
+            return None;
+        }
+        lease.left -= 1;
+        Some(Decision {
+            allowed: true,
+            remaining: lease.left.saturating_add(lease.redis_remaining),
+            reset: lease.reset_at.saturating_duration_since(now),
+            retry_after: None,
+        })
+    }
+
+    fn put(&self, key: &str, lease: Lease, now: Instant) {
+        let mut shard = self.shard(key);
+        shard.expire(now, EXPIRE_PER_CALL);
+        if !shard.held.contains_key(key) {
+            while shard.held.len() >= PER_SHARD {
+                if !shard.drop_front() {
+                    break;
+                }
             }
         }
-        held.insert(key.to_owned(), (left, until));
+        let key: Arc<str> = Arc::from(key);
+        shard.order.push_back((key.clone(), lease.until));
+        shard.held.insert(key, lease);
+        // Stale entries of keys leased again and again are bounded too.
+        while shard.order.len() > 2 * PER_SHARD {
+            shard.drop_front();
+        }
+    }
+
+    /// How many leases are held (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().map_or(0, |s| s.held.len()))
+            .sum()
+    }
+}
+
+impl LeaseShard {
+    /// Drops up to `most` expired leases from the front.
+    fn expire(&mut self, now: Instant, most: usize) {
+        for _ in 0..most {
+            match self.order.front() {
+                Some((_, until)) if *until <= now => {
+                    self.drop_front();
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Drops the front entry and, if it is its key's current lease, the lease; whether there
+    /// was an entry.
+    fn drop_front(&mut self) -> bool {
+        let Some((key, until)) = self.order.pop_front() else {
+            return false;
+        };
+        if self
+            .held
+            .get(&key)
+            .is_some_and(|lease| lease.until == until)
+        {
+            self.held.remove(&key);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(left: u32, now: Instant, life: Duration) -> Lease {
+        Lease {
+            left,
+            until: now + life,
+            redis_remaining: 5,
+            reset_at: now + life,
+        }
+    }
+
+    /// Issue 16, item 8: lease hits said `r=0` while leased permits remained.
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_hit_reports_the_permits_left() {
+        let leases = Leases::new(4);
+        let now = Instant::now();
+        leases.put("k", lease(3, now, Duration::from_secs(1)), now);
+        let remaining: Vec<_> = (0..4)
+            .map(|_| leases.take("k", now).map(|d| d.remaining))
+            .collect();
+        assert_eq!(remaining, [Some(7), Some(6), Some(5), None]);
+        leases.put("k", lease(3, now, Duration::from_secs(1)), now);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(leases.take("k", Instant::now()).is_none(), "expired");
+    }
+
+    /// Issue 16, item 8: with 100,000 live leases every new key ran a full `retain` under one
+    /// mutex. Expired leases now leave a few at a time, and a full store drops its oldest.
+    #[tokio::test(start_paused = true)]
+    async fn leases_stay_bounded_and_expire_incrementally() {
+        let leases = Leases::new(4);
+        let life = Duration::from_millis(100);
+        let now = Instant::now();
+        for i in 0..MAX_LEASES + 5_000 {
+            leases.put(&format!("k{i}"), lease(2, now, life), now);
+        }
+        assert!(leases.len() <= MAX_LEASES, "{}", leases.len());
+        // The newest are held; the oldest were dropped to make room.
+        assert!(
+            leases
+                .take(&format!("k{}", MAX_LEASES + 4_999), now)
+                .is_some()
+        );
+        tokio::time::advance(life).await;
+        // Once expired, takes and puts clear them a few at a time.
+        let later = Instant::now();
+        for i in 0..MAX_LEASES {
+            assert!(leases.take(&format!("k{i}"), later).is_none());
+        }
+        for i in 0..MAX_LEASES / EXPIRE_PER_CALL {
+            leases.put(&format!("n{i}"), lease(2, later, life), later);
+        }
+        assert!(
+            leases.len() <= MAX_LEASES / EXPIRE_PER_CALL + LEASE_SHARDS * EXPIRE_PER_CALL * 2,
+            "{} left",
+            leases.len()
+        );
     }
 }
