@@ -131,6 +131,12 @@ impl RetryBudget {
         }
     }
 
+    /// Gives back a retry taken by [`withdraw`](Self::withdraw) and never sent (its call was
+    /// cancelled while it waited).
+    pub(crate) fn refund(&self) {
+        self.inner.balance.fetch_add(UNIT, Ordering::Relaxed);
+    }
+
     /// Takes one retry from the budget; `false` when it is spent.
     pub fn withdraw(&self) -> bool {
         let inner = &self.inner;

@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
+use crate::RetryBudget;
 use crate::backoff::{MakeSchedule, NextDelay};
 use crate::config::Shared;
 
@@ -93,8 +94,27 @@ pin_project! {
     enum State<F, Req> {
         Calling { #[pin] future: F },
         // Boxed: only a retry pays for the timer, and the future stays small for every call.
-        Sleeping { sleep: Pin<Box<Sleep>>, next: Option<Req> },
-        Readying { next: Option<Req> },
+        Sleeping { sleep: Pin<Box<Sleep>>, next: Option<Req>, token: Token },
+        Readying { next: Option<Req>, token: Token },
+    }
+}
+
+/// A retry taken from the budget for a request not yet sent: given back if the call is
+/// dropped before it is, so only retries actually sent spend the budget.
+struct Token(Option<RetryBudget>);
+
+impl Token {
+    /// The retry is being sent: the budget keeps it.
+    fn spend(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        if let Some(budget) = self.0.take() {
+            budget.refund();
+        }
     }
 }
 
@@ -184,6 +204,15 @@ where
                         crate::record_gave_up(GaveUp::NotReplayable, *this.attempts);
                         return Poll::Ready(result);
                     };
+                    // Last: a retry that will not be sent (too late, not replayable) must not
+                    // spend the budget.
+                    let token = match &shared.budget {
+                        Some(budget) if !budget.withdraw() => {
+                            crate::record_gave_up(GaveUp::Budget, *this.attempts);
+                            return Poll::Ready(result);
+                        }
+                        budget => Token(budget.clone()),
+                    };
                     tracing::debug!(
                         attempt = *this.attempts + 1,
                         delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -195,20 +224,23 @@ where
                     this.state.set(State::Sleeping {
                         sleep: Box::pin(tokio::time::sleep(delay)),
                         next: Some(next),
+                        token,
                     });
                 }
-                StateProj::Sleeping { sleep, next } => {
+                StateProj::Sleeping { sleep, next, token } => {
                     ready!(sleep.as_mut().poll(cx));
                     let next = next.take();
-                    this.state.set(State::Readying { next });
+                    let token = Token(token.0.take());
+                    this.state.set(State::Readying { next, token });
                 }
-                StateProj::Readying { next } => {
+                StateProj::Readying { next, token } => {
                     if let Err(err) = ready!(this.service.poll_ready(cx)) {
                         return Poll::Ready(Err(err));
                     }
                     let request = next
                         .take()
                         .expect("a retry's request is made before it waits");
+                    token.spend();
                     *this.attempts += 1;
                     crate::record_attempt();
                     let future = this.service.call(request);
@@ -243,11 +275,6 @@ fn decide<M: MakeSchedule>(
         // No sleep past the deadline, and no attempt that would start with no time left.
         if deadline.remaining_from(now) <= delay + shared.min_attempt_time {
             return Err(GaveUp::Deadline);
-        }
-    }
-    if let Some(budget) = &shared.budget {
-        if !budget.withdraw() {
-            return Err(GaveUp::Budget);
         }
     }
     Ok(delay)

@@ -331,6 +331,59 @@ async fn a_body_is_replayed_and_a_large_one_is_sent_once() {
     assert_eq!(bodies.lock().unwrap()[0].len(), 100, "sent whole");
 }
 
+/// Issue 16, item 9: the budget was spent before the loop found the body could not be
+/// replayed: ten 100 KiB `PUT`s against a failing upstream made no retry and emptied it. Now a
+/// retry is taken from the budget only when it will be sent, and given back if the call is
+/// dropped while it waits.
+#[tokio::test(start_paused = true)]
+async fn only_retries_actually_sent_spend_the_budget() {
+    // No share of requests, a floor of five retries (whole at the start; the clock is paused,
+    // so it does not refill).
+    let budget = RetryBudget::new(0.0, 5, 5).unwrap();
+    // An upstream that reads each body, as a real one does, and fails.
+    let calls = Arc::new(Mutex::new(0usize));
+    let counted = calls.clone();
+    let failing = service_fn(move |request: Request<Body>| {
+        let counted = counted.clone();
+        async move {
+            http_body_util::BodyExt::collect(request.into_body())
+                .await
+                .unwrap();
+            *counted.lock().unwrap() += 1;
+            Ok::<_, Refused>(Response::builder().status(503).body(()).unwrap())
+        }
+    });
+    let client = HttpRetryLayer::new(fixed(10, 3))
+        .budget(budget.clone())
+        .layer(failing);
+    for _ in 0..10 {
+        let put = Request::put("http://upstream/a")
+            .body(Full::new(Bytes::from(vec![b'x'; 100 * 1024])))
+            .unwrap();
+        assert_eq!(client.clone().oneshot(put).await.unwrap().status(), 503);
+    }
+    assert_eq!(
+        *calls.lock().unwrap(),
+        10,
+        "bodies larger than the replay buffer are sent once"
+    );
+    // A retry whose call is dropped while it waits is given back.
+    let mut waiting = Box::pin(client.clone().oneshot(get()));
+    assert!(futures_poll_once(waiting.as_mut()).is_pending());
+    drop(waiting);
+    // Nothing was sent again, so all five are still there (the old code left none).
+    let left = (0..20).filter(|_| budget.withdraw()).count();
+    assert_eq!(left, 5);
+}
+
+/// Polls a future once.
+fn futures_poll_once<F: std::future::Future>(
+    future: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    future.poll(&mut cx)
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_generic_layer_retries_any_clonable_request() {
     let attempts = Arc::new(Mutex::new(0));
