@@ -227,5 +227,32 @@ fn breaker(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, breaker);
+/// A breaker registry already full of `count` breakers, handed a new key on every call: each
+/// insertion evicts one (issue 16, item 11: insertion cloned the whole map, so it cost more
+/// with every key). The cost should not grow with `count`.
+fn registry(c: &mut Criterion) {
+    let mut group = c.benchmark_group("breaker-registry-new-key");
+    for count in [1_000usize, 100_000] {
+        let registry =
+            palisade::breaker::BreakerRegistry::new(Breaker::builder().name("bench"), count)
+                .unwrap();
+        for i in 0..count {
+            registry.get(&format!("upstream-{i}"));
+        }
+        let mut next = count;
+        group.bench_function(format!("{count}"), |b| {
+            b.iter(|| {
+                next += 1;
+                registry.get(&format!("upstream-{next}"))
+            });
+        });
+        // A known key, for scale.
+        group.bench_function(format!("{count}/known-key"), |b| {
+            b.iter(|| registry.get("upstream-999"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, breaker, registry);
 criterion_main!(benches);

@@ -33,7 +33,8 @@ pub enum Window {
 }
 
 impl Window {
-    /// The last `calls` calls.
+    /// The last `calls` calls. Its rates are judged once it holds
+    /// [`minimum_calls`](BreakerBuilder::minimum_calls) of them, or all `calls` if that is fewer.
     pub fn count(calls: u32) -> Self {
         Self::Count { calls }
     }
@@ -157,7 +158,10 @@ impl BreakerBuilder {
         self
     }
 
-    /// The rates are only judged once the window holds this many calls (default 20).
+    /// The rates are only judged once the window holds this many calls (default 20). With a
+    /// count window smaller than this, the window's size is the minimum (as in resilience4j):
+    /// `Window::count(10)` is judged from its tenth call, whatever this says, so a small
+    /// window with the default minimum still trips.
     pub fn minimum_calls(mut self, calls: u32) -> Self {
         self.minimum_calls = calls;
         self

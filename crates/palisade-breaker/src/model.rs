@@ -60,6 +60,16 @@ impl Model {
         }
     }
 
+    /// The calls a window must hold before its rates are judged: never more than a count
+    /// window can hold (resilience4j's rule).
+    fn minimum_calls(&self) -> u64 {
+        let minimum = u64::from(self.builder.minimum_calls);
+        match self.builder.window {
+            crate::Window::Count { calls } => minimum.min(u64::from(calls)),
+            crate::Window::Time { .. } => minimum,
+        }
+    }
+
     /// The window's `(calls, failures, slow)` at `now`.
     fn window(&self, now: u64) -> (u64, u64, u64) {
         let in_window: Vec<_> = match self.builder.window {
@@ -210,8 +220,7 @@ impl Model {
                     .builder
                     .consecutive_failures
                     .is_some_and(|limit| self.consecutive >= limit)
-                    || (calls >= u64::from(self.builder.minimum_calls)
-                        && self.over(calls, failures, slow_calls));
+                    || (calls >= self.minimum_calls() && self.over(calls, failures, slow_calls));
                 if trip {
                     self.change(BreakerState::Open, now);
                 }

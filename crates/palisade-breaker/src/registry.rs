@@ -20,13 +20,12 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
-use arc_swap::ArcSwap;
 use palisade_core::{BuildError, Classify, ErrorClassifier};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -39,10 +38,12 @@ pub const MAX_KEY_LEN: usize = 256;
 
 /// A bounded set of breakers built from one template, one per key.
 ///
-/// Looking up a known key takes no lock (the map is replaced whole when a key is added). When
-/// the registry is full, a new key evicts the least recently used breaker that is closed; if
-/// every breaker is open or half-open, none is evicted (their state matters) and the new key
-/// shares the registry's *overflow* breaker until room frees up. Keys longer than
+/// Looking up a known key takes a shared read lock; adding a key costs the same however many
+/// there are. When the registry is full, a new key evicts a closed breaker that was not used
+/// since it was last looked at, oldest first (a second-chance clock over at most
+/// [`EVICTION_SCAN`] breakers: an approximation of least recently used); open and half-open
+/// breakers are never evicted (their state matters), and if none of those looked at can go,
+/// the new key shares the registry's *overflow* breaker until room frees up. Keys longer than
 /// [`MAX_KEY_LEN`] share the overflow breaker too.
 ///
 /// Cloning is cheap and shares the registry.
@@ -51,20 +52,31 @@ pub struct BreakerRegistry {
     inner: Arc<Inner>,
 }
 
+/// The most breakers one insertion looks at to find one to evict.
+pub const EVICTION_SCAN: usize = 128;
+
 struct Inner {
     template: BreakerBuilder,
     max: usize,
-    map: ArcSwap<HashMap<Box<str>, Breaker>>,
-    write: Mutex<()>,
-    /// Counts insertions; a breaker's `last_used` is the count when it was last handed out.
+    entries: RwLock<Entries>,
+    /// Counts insertions. A breaker's `last_used` is one past the count when it was last
+    /// handed out, so a use after it was queued shows as `last_used > queued`.
     tick: AtomicU64,
     overflow: Breaker,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Box<str>, Breaker>,
+    /// Every key, in the order it was queued, with the tick it was queued at: the clock the
+    /// eviction walks from the front.
+    clock: VecDeque<(Box<str>, u64)>,
 }
 
 impl std::fmt::Debug for BreakerRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BreakerRegistry")
-            .field("breakers", &self.inner.map.load().len())
+            .field("breakers", &self.len())
             .field("max", &self.inner.max)
             .finish_non_exhaustive()
     }
@@ -91,21 +103,28 @@ impl BreakerRegistry {
             inner: Arc::new(Inner {
                 template,
                 max: max_breakers,
-                map: ArcSwap::from_pointee(HashMap::new()),
-                write: Mutex::new(()),
+                entries: RwLock::new(Entries::default()),
                 tick: AtomicU64::new(0),
                 overflow,
             }),
         })
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.inner
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The breaker for `key`, made on first use.
     pub fn get(&self, key: &str) -> Breaker {
-        if let Some(breaker) = self.inner.map.load().get(key) {
-            let tick = self.inner.tick.load(Ordering::Relaxed);
-            let used = breaker.last_used();
-            if used.load(Ordering::Relaxed) != tick {
-                used.store(tick, Ordering::Relaxed);
+        if let Some(breaker) = self.read().map.get(key) {
+            let used = self.inner.tick.load(Ordering::Relaxed) + 1;
+            let last = breaker.last_used();
+            // A store only when it changes: most lookups between insertions write nothing.
+            if last.load(Ordering::Relaxed) != used {
+                last.store(used, Ordering::Relaxed);
             }
             return breaker.clone();
         }
@@ -116,34 +135,21 @@ impl BreakerRegistry {
         if key.len() > MAX_KEY_LEN {
             return self.inner.overflow.clone();
         }
-        let _guard = self
+        let mut entries = self
             .inner
-            .write
-            .lock()
+            .entries
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.inner.map.load_full();
-        if let Some(breaker) = current.get(key) {
+        if let Some(breaker) = entries.map.get(key) {
             return breaker.clone();
         }
-        let mut next = (*current).clone();
-        if next.len() >= self.inner.max {
-            let evict = next
-                .iter()
-                .filter(|(_, breaker)| breaker.state() == BreakerState::Closed)
-                .min_by_key(|(_, breaker)| breaker.last_used().load(Ordering::Relaxed))
-                .map(|(key, _)| key.clone());
-            let Some(evicted) = evict else {
-                tracing::warn!(
-                    max = self.inner.max,
-                    "breaker registry full of open breakers: a new key shares the overflow breaker"
-                );
-                return self.inner.overflow.clone();
-            };
-            tracing::debug!(
-                key = %evicted,
-                "breaker registry full: evicting the least recently used closed breaker"
+        if entries.map.len() >= self.inner.max && !self.evict_one(&mut entries) {
+            drop(entries);
+            tracing::warn!(
+                max = self.inner.max,
+                "breaker registry full of open breakers: a new key shares the overflow breaker"
             );
-            next.remove(&evicted);
+            return self.inner.overflow.clone();
         }
         let mut template = self
             .inner
@@ -162,18 +168,45 @@ impl BreakerRegistry {
         let breaker = Breaker::from_builder(template);
         let tick = self.inner.tick.fetch_add(1, Ordering::Relaxed) + 1;
         breaker.last_used().store(tick, Ordering::Relaxed);
-        next.insert(key.into(), breaker.clone());
-        self.inner.map.store(Arc::new(next));
+        entries.clock.push_back((key.into(), tick));
+        entries.map.insert(key.into(), breaker.clone());
         breaker
+    }
+
+    /// Evicts one closed breaker not used since it was queued, looking at most at
+    /// [`EVICTION_SCAN`] from the front of the clock; those used since go to the back with a
+    /// second chance, open ones too. Whether one was evicted.
+    fn evict_one(&self, entries: &mut Entries) -> bool {
+        let tick = self.inner.tick.load(Ordering::Relaxed);
+        let looks = EVICTION_SCAN.min(entries.clock.len());
+        for _ in 0..looks {
+            let Some((key, queued)) = entries.clock.pop_front() else {
+                return false;
+            };
+            let Some(breaker) = entries.map.get(&key) else {
+                // Stale: the key left already.
+                continue;
+            };
+            let used_since = breaker.last_used().load(Ordering::Relaxed) > queued;
+            if breaker.state() == BreakerState::Closed && !used_since {
+                tracing::debug!(
+                    key = %key,
+                    "breaker registry full: evicting a closed breaker unused since it was queued"
+                );
+                entries.map.remove(&key);
+                return true;
+            }
+            entries.clock.push_back((key, tick));
+        }
+        false
     }
 
     /// Every breaker with its key, for a readiness or status page (the overflow breaker is
     /// [`overflow`](Self::overflow)).
     pub fn breakers(&self) -> Vec<(String, Breaker)> {
         let mut all: Vec<_> = self
-            .inner
+            .read()
             .map
-            .load()
             .iter()
             .map(|(key, breaker)| (key.to_string(), breaker.clone()))
             .collect();
@@ -188,7 +221,7 @@ impl BreakerRegistry {
 
     /// How many keyed breakers there are.
     pub fn len(&self) -> usize {
-        self.inner.map.load().len()
+        self.read().map.len()
     }
 
     /// Whether there are none yet.
@@ -199,7 +232,7 @@ impl BreakerRegistry {
     /// Whether `breaker` belongs to this registry (test support).
     #[doc(hidden)]
     pub fn holds(&self, breaker: &Breaker) -> bool {
-        self.inner.map.load().values().any(|b| b.same(breaker))
+        self.read().map.values().any(|b| b.same(breaker))
     }
 }
 

@@ -174,6 +174,29 @@ async fn keyed_breakers_isolate_upstreams() {
     assert!(states.contains(&(healthy.addr().to_string(), BreakerState::Closed)));
 }
 
+/// A full registry evicts a closed breaker unused since it was queued: one looked up again
+/// gets a second chance (issue 16, item 11: insertion is now a clock step, not a copy and scan
+/// of the whole map).
+#[test]
+fn a_full_registry_evicts_an_unused_breaker_first() {
+    let registry = BreakerRegistry::new(Breaker::builder().name("r"), 3).unwrap();
+    let a = registry.get("a");
+    let b = registry.get("b");
+    let c = registry.get("c");
+    // `a` is used again; `b` and `c` are not.
+    registry.get("a");
+    let d = registry.get("d");
+    assert!(registry.holds(&a), "used since: kept");
+    assert!(!registry.holds(&b), "the oldest unused one goes");
+    assert!(registry.holds(&c) && registry.holds(&d));
+    assert_eq!(registry.len(), 3);
+    // Many more keys than room: the count stays at the maximum.
+    for i in 0..1_000 {
+        registry.get(&format!("k{i}"));
+    }
+    assert_eq!(registry.len(), 3);
+}
+
 #[tokio::test]
 async fn a_full_registry_evicts_closed_breakers_and_keeps_open_ones() {
     let registry = BreakerRegistry::new(Breaker::builder().name("r"), 2).unwrap();

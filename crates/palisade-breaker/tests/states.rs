@@ -108,6 +108,43 @@ async fn the_minimum_calls_gate_holds_until_enough_calls() {
     );
 }
 
+/// Issue 16, item 10: `Window::count(10)` with the default minimum of 20 calls stayed closed
+/// after 1,000 failures in a row, since the window never held 20. The minimum is at most the
+/// window's size, as resilience4j has it.
+#[tokio::test(start_paused = true)]
+async fn a_count_window_smaller_than_the_minimum_still_trips() {
+    let breaker = Breaker::builder()
+        .window(Window::count(10))
+        .failure_rate(0.5)
+        .wait(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let results = run(&breaker, &[Call::Fail; 9]).await;
+    assert!(results.iter().all(|r| refused(r).is_none()));
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Closed,
+        "nine calls: not judged yet"
+    );
+    run(&breaker, &[Call::Fail]).await;
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Open,
+        "the tenth fills the window"
+    );
+    // A time window keeps the configured minimum.
+    let timed = Breaker::builder()
+        .window(Window::time(Duration::from_secs(10), 10))
+        .minimum_calls(20)
+        .failure_rate(0.5)
+        .build()
+        .unwrap();
+    run(&timed, &[Call::Fail; 19]).await;
+    assert_eq!(timed.state(), BreakerState::Closed);
+    run(&timed, &[Call::Fail]).await;
+    assert_eq!(timed.state(), BreakerState::Open);
+}
+
 #[tokio::test(start_paused = true)]
 async fn trips_on_consecutive_failures_regardless_of_the_rate() {
     let breaker = builder()

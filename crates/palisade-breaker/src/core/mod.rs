@@ -190,7 +190,12 @@ impl Core {
                 .slow_call
                 .map(|(threshold, rate)| (nanos(threshold), ppm(rate))),
             consecutive: builder.consecutive_failures,
-            minimum_calls: builder.minimum_calls,
+            // A count window of fewer calls than the minimum would never be judged:
+            // resilience4j's rule, the minimum is at most the window.
+            minimum_calls: match builder.window {
+                crate::Window::Count { calls } => builder.minimum_calls.min(calls),
+                crate::Window::Time { .. } => builder.minimum_calls,
+            },
             wait: builder.wait,
             growth: builder.growth,
             jitter: builder.jitter,
