@@ -4,6 +4,12 @@
 //! distribution and a rate, so it prints one table row per caller count.
 //!
 //! `cargo bench -p palisade-benches --bench ratelimit_client`
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts and times printed as rates and percentiles"
+)]
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

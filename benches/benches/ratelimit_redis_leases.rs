@@ -5,6 +5,12 @@
 //! numbers move with the number of leases, so it prints one row per count.
 //!
 //! `cargo bench -p palisade-benches --bench ratelimit_redis_leases`
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts and times printed as rates and percentiles"
+)]
 
 use std::convert::Infallible;
 use std::time::Instant;

@@ -198,7 +198,22 @@ async fn every_outcome_has_its_status_and_problem() {
     for (case, headers, title, secret) in cases {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let reply = client.get(&url, &headers).await;
-        assert_problem(&reply, StatusCode::UNAUTHORIZED, title, Some(secret), case);
+        // Two keys is `invalid_request` (RFC 6750, section 3.1): a 400, not a 401.
+        let status = if title == "Several API keys" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_problem(&reply, status, title, Some(secret), case);
+        if status == StatusCode::BAD_REQUEST {
+            assert!(
+                reply
+                    .header("www-authenticate")
+                    .unwrap()
+                    .contains("error=\"invalid_request\""),
+                "{case}"
+            );
+        }
         if case == "unknown" {
             assert!(
                 reply

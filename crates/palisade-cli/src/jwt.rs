@@ -131,13 +131,17 @@ fn verify(args: &VerifyArgs) -> Result<bool, String> {
     };
     if args.tokens.is_empty() {
         let stdin = io::stdin();
-        for line in stdin.lock().lines() {
-            let line = line.map_err(|e| e.to_string())?;
-            if line.len() > MAX_LINE {
-                report("")?;
-                continue;
+        let mut input = stdin.lock();
+        let mut line = Vec::new();
+        // Each line read up to MAX_LINE bytes: a longer line, or one that is not UTF-8, is one
+        // invalid token; memory stays bounded whatever comes in.
+        while let Some(fits) =
+            read_bounded_line(&mut input, MAX_LINE, &mut line).map_err(|e| e.to_string())?
+        {
+            match std::str::from_utf8(&line) {
+                Ok(token) if fits => report(token)?,
+                _ => report("")?,
             }
-            report(&line)?;
         }
     } else {
         for token in &args.tokens {
@@ -168,4 +172,76 @@ fn load_keys(source: &str, options: &JwkOptions) -> Result<KeySet, String> {
     }
     let bytes = std::fs::read(Path::new(source)).map_err(|e| format!("--jwks {source}: {e}"))?;
     KeySet::from_jwk_or_jwks(&bytes, options).map_err(|e| format!("--jwks {source}: {e}"))
+}
+
+/// Reads one line (without its `\n`) into `line`, keeping at most `max` bytes of it: `None` at
+/// the end of the input, else whether the whole line fitted. The rest of a longer line is read
+/// and dropped a buffer at a time.
+fn read_bounded_line(
+    input: &mut impl BufRead,
+    max: usize,
+    line: &mut Vec<u8>,
+) -> io::Result<Option<bool>> {
+    line.clear();
+    let mut fits = true;
+    let mut read_any = false;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(read_any.then_some(fits));
+        }
+        read_any = true;
+        let (chunk, newline) = match buffer.iter().position(|b| *b == b'\n') {
+            Some(at) => (buffer.get(..at).unwrap_or_default(), true),
+            None => (buffer, false),
+        };
+        let room = max.saturating_sub(line.len());
+        if chunk.len() > room {
+            fits = false;
+        }
+        line.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or_default());
+        let used = chunk.len() + usize::from(newline);
+        input.consume(used);
+        if newline {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Some(fits));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16, item 11: `jwt verify` read whole lines from standard input, however long.
+    #[test]
+    fn lines_are_read_within_the_bound() {
+        let mut input = std::io::Cursor::new(
+            [
+                b"short\n".as_slice(),
+                &[b'x'; 100],
+                b"\nlast\r\n",
+                b"\xff\xfe\n",
+                b"no newline",
+            ]
+            .concat(),
+        );
+        let mut line = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(fits) = read_bounded_line(&mut input, 10, &mut line).unwrap() {
+            seen.push((String::from_utf8_lossy(&line).into_owned(), fits));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("short".to_owned(), true),
+                ("x".repeat(10), false),
+                ("last".to_owned(), true),
+                ("\u{fffd}\u{fffd}".to_owned(), true),
+                ("no newline".to_owned(), true),
+            ]
+        );
+    }
 }

@@ -322,6 +322,32 @@ mod jwt {
         assert_eq!(out.status.code(), Some(2));
     }
 
+    /// Issue 16, items 1 and 11: a `cty` whose 12th byte fell inside a character panicked
+    /// (exit 101 mid-batch), and standard input was read a whole line at a time, however long.
+    #[test]
+    fn verify_goes_on_past_hostile_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::rsa_a("k1", Algorithm::RS256);
+        let jwks = jwks_file(&dir, &[&key]);
+        let iss = "https://issuer.example";
+        let good = key.sign(&claims(iss, "api", "ada"));
+        let header = r#"{"alg":"RS256","kid":"k1","cty":"xxxxxxxxxxxé"}"#;
+        let claims_json = serde_json::to_vec(&claims(iss, "api", "ada")).unwrap();
+        let crafted = key.sign_raw(header.as_bytes(), &claims_json);
+        let long = "a".repeat(200 * 1024);
+        let stdin = format!("{crafted}\n{long}\n{good}\n");
+        let args = [
+            "jwt", "verify", "--jwks", &jwks, "--iss", iss, "--aud", "api",
+        ];
+        let out = palisade(&args, Some(&stdin));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0], "valid", "a non-ASCII cty is not a nested token");
+        assert!(lines[1].starts_with("invalid"), "{}", lines[1]);
+        assert_eq!(lines[2], "valid");
+    }
+
     #[test]
     fn verify_prints_one_line_per_token_and_exits_1_if_any_is_invalid() {
         let dir = tempfile::tempdir().unwrap();

@@ -79,6 +79,10 @@ pub mod types {
     /// A rate limit is exhausted (`429`); `Retry-After` says when to try again, and the
     /// `limit` member names the limit.
     pub const RATE_LIMITED: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.RATE_LIMITED.html";
+    /// The request carried more than one credential (`400`): two `Authorization` headers, a
+    /// token in two places, or an API key beside a bearer token. Send exactly one (RFC 6750,
+    /// section 3.1: `invalid_request`).
+    pub const AMBIGUOUS_CREDENTIALS: &str = "https://docs.rs/palisade-core/latest/palisade_core/problem/types/constant.AMBIGUOUS_CREDENTIALS.html";
     /// The caller is known but lacks a scope the route requires (`403`).
     ///
     /// The `required_scopes` extension member lists what the route needs.

@@ -4,7 +4,9 @@
 //! (another signature, a changed claim) is another entry; no entry outlives its token's `exp`
 //! (nor [`MAX_TTL`] without one); an entry is only used while the key that verified it is still
 //! in its issuer's key set; and the cache is bounded, in shards so concurrent requests seldom
-//! wait on the same lock. Claims are checked again on every hit against the current time.
+//! wait on the same lock. A hit does not check the claims again: they were checked when the
+//! entry was made, and it is used only until the token's `exp` (without the leeway the first
+//! check allowed); `nbf` and `iat`, met once, stay met as time passes.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

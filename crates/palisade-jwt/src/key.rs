@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{DecodingKey, DecodingKeyKind};
 use serde::Deserialize;
 
 use crate::alg::{Alg, KeyKind};
@@ -95,6 +95,71 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// The bits of a big-endian unsigned integer, leading zeros not counted.
+fn bits(integer: &[u8]) -> usize {
+    let zeros = integer.iter().take_while(|b| **b == 0).count();
+    let significant = integer.len() - zeros;
+    integer.get(zeros).map_or(0, |first| {
+        (significant - 1) * 8 + (8 - first.leading_zeros() as usize)
+    })
+}
+
+/// Refuses an RSA key whose modulus is under [`MIN_RSA_BITS`] (or that is not an RSA public
+/// key at all), as JWKs are.
+fn check_rsa_size(decoding: &DecodingKey) -> Result<(), KeyError> {
+    let modulus_bits = match decoding.kind() {
+        DecodingKeyKind::SecretOrDer(der) => {
+            rsa_modulus(der).map(bits).ok_or(KeyError::Unreadable)?
+        }
+        DecodingKeyKind::RsaModulusExponent { n, .. } => bits(n),
+    };
+    if modulus_bits < MIN_RSA_BITS {
+        return Err(KeyError::RsaTooSmall);
+    }
+    Ok(())
+}
+
+/// The modulus of a PKCS#1 `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`, DER), read
+/// strictly: definite lengths in their shortest form, nothing after the sequence.
+fn rsa_modulus(der: &[u8]) -> Option<&[u8]> {
+    let (body, rest) = der_element(der, 0x30)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let (modulus, rest) = der_element(body, 0x02)?;
+    let (_exponent, rest) = der_element(rest, 0x02)?;
+    rest.is_empty().then_some(modulus)
+}
+
+/// One DER element of `tag` at the start of `input`: its contents and what follows it.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, rest) = input.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (&first, mut rest) = rest.split_first()?;
+    let length = if first < 0x80 {
+        usize::from(first)
+    } else {
+        // Long form: 1 to 4 length bytes, no leading zero, and only for lengths of 128 or more.
+        let count = usize::from(first & 0x7F);
+        if !(1..=4).contains(&count) {
+            return None;
+        }
+        let (bytes, after) = rest.split_at_checked(count)?;
+        if bytes.first() == Some(&0) {
+            return None;
+        }
+        rest = after;
+        let length = bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
+        if length < 0x80 {
+            return None;
+        }
+        length
+    };
+    rest.split_at_checked(length)
+}
+
 impl Key {
     /// An HMAC secret for `alg` (`HS256`, `HS384` or `HS512`), at least as long as the hash.
     ///
@@ -123,7 +188,8 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// [`KeyError::WrongKind`] for an HMAC algorithm, [`KeyError::Unreadable`].
+    /// [`KeyError::WrongKind`] for an HMAC algorithm, [`KeyError::RsaTooSmall`] for an RSA
+    /// modulus under [`MIN_RSA_BITS`] (as for JWKs), [`KeyError::Unreadable`].
     pub fn from_pem(alg: Alg, pem: &[u8]) -> Result<Self, KeyError> {
         backend::ensure();
         let decoding = match alg.key_kind() {
@@ -133,6 +199,9 @@ impl Key {
             KeyKind::Ed25519 => DecodingKey::from_ed_pem(pem),
         }
         .map_err(|_| KeyError::Unreadable)?;
+        if alg.key_kind() == KeyKind::Rsa {
+            check_rsa_size(&decoding)?;
+        }
         Ok(Self {
             kid: None,
             alg,
@@ -145,13 +214,18 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// [`KeyError::WrongKind`] for an HMAC algorithm, [`KeyError::Unreadable`] when the length
-    /// does not fit the curve.
+    /// [`KeyError::WrongKind`] for an HMAC algorithm, [`KeyError::RsaTooSmall`] for an RSA
+    /// modulus under [`MIN_RSA_BITS`], [`KeyError::Unreadable`] when the length does not fit
+    /// the curve or the RSA key is not DER.
     pub fn from_der(alg: Alg, der: &[u8]) -> Result<Self, KeyError> {
         backend::ensure();
         let decoding = match alg.key_kind() {
             KeyKind::Hmac => return Err(KeyError::WrongKind),
-            KeyKind::Rsa => DecodingKey::from_rsa_der(der),
+            KeyKind::Rsa => {
+                let decoding = DecodingKey::from_rsa_der(der);
+                check_rsa_size(&decoding)?;
+                decoding
+            }
             KeyKind::P256 if der.len() == 65 && der.first() == Some(&4) => {
                 DecodingKey::from_ec_der(der)
             }
@@ -212,8 +286,7 @@ impl Key {
                 };
                 let modulus = token::decode(n).map_err(|_| KeyError::Unreadable)?;
                 token::decode(e).map_err(|_| KeyError::Unreadable)?;
-                let significant = modulus.iter().skip_while(|b| **b == 0).count();
-                if significant * 8 < MIN_RSA_BITS {
+                if bits(&modulus) < MIN_RSA_BITS {
                     return Err(KeyError::RsaTooSmall);
                 }
                 let key =
@@ -406,8 +479,10 @@ impl KeySet {
     }
 
     /// A JWK set document (`{"keys": [...]}`). Keys that cannot verify signatures (encryption
-    /// keys, unsupported curves, a `kid`-less duplicate, ...) are skipped and listed in
-    /// [`skipped`](Self::skipped); the rest are used.
+    /// keys, unsupported types and curves, RSA keys under [`MIN_RSA_BITS`], symmetric keys
+    /// unless allowed, unreadable members) are skipped and listed in
+    /// [`skipped`](Self::skipped); the rest are used, duplicates included (a token without a
+    /// `kid` is tried against every key of its algorithm).
     ///
     /// # Errors
     ///

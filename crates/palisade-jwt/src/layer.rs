@@ -95,6 +95,13 @@ pub(crate) struct Shared<T> {
     rejections: Vec<Rejection>,
 }
 
+impl<T> JwtLayer<T> {
+    /// Where tokens are read from.
+    pub fn sources(&self) -> &TokenSources {
+        &self.shared.sources
+    }
+}
+
 impl JwtLayer {
     /// A builder; give it keys (or a JWKS source) and rules.
     pub fn builder() -> JwtLayerBuilder {
@@ -278,7 +285,8 @@ impl<T> JwtLayerBuilder<T> {
 }
 
 /// The response for a refusal: `401` with an RFC 6750 challenge (no error code when no token
-/// was sent), or `503` with `Retry-After` when keys are unavailable.
+/// was sent), `400` `invalid_request` for several tokens, or `503` with `Retry-After` when keys
+/// are unavailable.
 fn render(realm: &str, reason: Reason, claim: Option<&'static str>) -> Rejection {
     if reason == Reason::KeysUnavailable {
         let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
@@ -295,13 +303,28 @@ fn render(realm: &str, reason: Reason, claim: Option<&'static str>) -> Rejection
         Some(claim) => format!("{} (`{claim}`)", reason.describe()),
         None => reason.describe().to_owned(),
     };
-    let mut problem = Problem::new(StatusCode::UNAUTHORIZED)
-        .with_type(types::UNAUTHENTICATED)
-        .with_title(if reason == Reason::Missing {
-            "Authentication required"
-        } else {
-            "Invalid token"
-        })
+    let (status, type_uri, title) = match reason {
+        // RFC 6750, section 3.1: more than one method of sending a token is `invalid_request`,
+        // answered with 400.
+        Reason::Several => (
+            StatusCode::BAD_REQUEST,
+            types::AMBIGUOUS_CREDENTIALS,
+            "Several tokens",
+        ),
+        Reason::Missing => (
+            StatusCode::UNAUTHORIZED,
+            types::UNAUTHENTICATED,
+            "Authentication required",
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            types::UNAUTHENTICATED,
+            "Invalid token",
+        ),
+    };
+    let mut problem = Problem::new(status)
+        .with_type(type_uri)
+        .with_title(title)
         .with_detail(detail.clone())
         .with_extension("reason", reason.label());
     if let Some(claim) = claim {
@@ -336,19 +359,21 @@ impl<T> Shared<T> {
         self.rejections[reason * (CLAIMS.len() + 1) + claim].clone()
     }
 
+    /// The issuer that verifies a token whose unverified `iss` is `iss`. With several, a token
+    /// naming none of them (or no issuer) gets the answer a forged signature gets: the
+    /// verdict comes before any signature was checked, so it must not tell a caller which
+    /// issuers are accepted.
     fn authority(&self, iss: Option<&str>) -> Result<(usize, &Authority), TokenError> {
-        match &self.by_issuer {
-            None => Ok((0, &self.authorities[0])),
-            Some(by_issuer) => {
-                let Some(iss) = iss else {
-                    return Err(TokenError::claim(Reason::MissingClaim, "iss"));
-                };
-                let index = *by_issuer
-                    .get(iss)
-                    .ok_or_else(|| TokenError::claim(Reason::WrongIssuer, "iss"))?;
-                Ok((index, &self.authorities[index]))
-            }
-        }
+        let index = match &self.by_issuer {
+            None => 0,
+            Some(by_issuer) => *iss
+                .and_then(|iss| by_issuer.get(iss))
+                .ok_or(TokenError::new(Reason::BadSignature))?,
+        };
+        self.authorities
+            .get(index)
+            .map(|authority| (index, authority))
+            .ok_or(TokenError::new(Reason::BadSignature))
     }
 }
 

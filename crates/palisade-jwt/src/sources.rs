@@ -66,6 +66,17 @@ impl TokenSources {
         self.bearer
     }
 
+    /// Whether `headers` hold a token in a place other than `Authorization`: the configured
+    /// header, or the cookie (for a layer that chooses between credentials).
+    pub fn holds_token_elsewhere(&self, headers: &HeaderMap) -> bool {
+        let mut any = false;
+        let _ = self.elsewhere(headers, &mut |_| {
+            any = true;
+            Ok(())
+        });
+        any
+    }
+
     /// The token in `headers`, if exactly one place holds one. An `Authorization` header with
     /// another scheme (`Basic`) is not a token.
     pub(crate) fn extract<'h>(
@@ -87,6 +98,16 @@ impl TokenSources {
                 }
             }
         }
+        self.elsewhere(headers, &mut take)?;
+        Ok(found)
+    }
+
+    /// Calls `take` with each token in the configured header and cookie.
+    fn elsewhere<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        take: &mut impl FnMut(&'h str) -> Result<(), ExtractError>,
+    ) -> Result<(), ExtractError> {
         if let Some(name) = &self.header {
             for value in headers.get_all(name) {
                 if let Ok(token) = value.to_str() {
@@ -111,7 +132,7 @@ impl TokenSources {
                 }
             }
         }
-        Ok(found)
+        Ok(())
     }
 }
 

@@ -121,15 +121,33 @@ async fn accepted_tokens_carry_claims_and_identity() {
     let cookie = format!("theme=dark; session={token}");
     let reply = get_with(&server, "/me", &[("cookie", &cookie)]).await;
     assert_eq!(reply.status, StatusCode::OK);
-    // Both: ambiguous.
+    // Both: ambiguous, `invalid_request` (RFC 6750, section 3.1), a 400.
     let reply = get_with(
         &server,
         "/me",
         &[("cookie", &cookie), ("authorization", &bearer)],
     )
     .await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["reason"], "several");
+    assert!(
+        reply
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_request\"")
+    );
+    // Issue 16, item 11: two `Authorization: Bearer` headers were a 401.
+    let reply = get_with(
+        &server,
+        "/me",
+        &[("authorization", &bearer), ("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.json()["type"],
+        palisade_core::problem::types::AMBIGUOUS_CREDENTIALS
+    );
 }
 
 #[tokio::test]

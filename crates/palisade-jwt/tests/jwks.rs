@@ -312,13 +312,28 @@ async fn several_issuers_each_verify_with_their_own_keys_only() {
     let (status, body) = call(&service, &b_key.sign(&claims(&a.issuer(), AUD, "eve"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["reason"], "unknown_key");
-    let (status, body) = call(
-        &service,
-        &a_key.sign(&claims("https://elsewhere", AUD, "eve")),
-    )
-    .await;
+    // Issue 16, item 11: an issuer not accepted (or none) was `wrong_issuer` before any
+    // signature was checked, so the accepted issuers could be listed by trying. It is now the
+    // very answer a forged signature gets.
+    let valid = a_key.sign(&claims(&a.issuer(), AUD, "ada"));
+    let (head, _) = valid.rsplit_once('.').unwrap();
+    let forged = format!("{head}.{}", "A".repeat(342));
+    let (status, forged_body) = call(&service, &forged).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["reason"], "wrong_issuer");
+    assert_eq!(forged_body["reason"], "bad_signature");
+    let mut no_issuer = claims(&a.issuer(), AUD, "eve");
+    no_issuer.as_object_mut().unwrap().remove("iss");
+    for token in [
+        a_key.sign(&claims("https://elsewhere", AUD, "eve")),
+        a_key.sign(&no_issuer),
+    ] {
+        let (status, body) = call(&service, &token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body, forged_body,
+            "indistinguishable from a forged signature"
+        );
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,12 @@
 //! so the numbers are exact: no call waits longer than `max_wait` from its start, waiters go in
 //! the order they came, and admitted calls keep to the quota. `benches/benches/ratelimit_client.rs`
 //! measures the same on the real clock.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "counts and times printed as rates and percentiles"
+)]
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

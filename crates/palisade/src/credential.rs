@@ -1,13 +1,17 @@
 //! Either credential (features `apikey` and `jwt`): one layer that sends each request to the
 //! API-key layer or the JWT layer, by what it carries.
 //!
-//! A request goes to the API-key layer when it has the key header (`X-API-Key` by default) or
-//! an `Authorization: Bearer` value shaped like a Palisade key (`<prefix>_<random>_<check>`,
-//! whatever its checksum: a mistyped key is told so by the API-key layer); every other bearer
-//! value goes to the JWT layer, which refuses it unless it is a valid token. A request with
-//! neither gets one `401` naming both, with `WWW-Authenticate: Bearer`. Both layers' refusals
-//! are problem responses of the same type (`UNAUTHENTICATED`) with a Bearer challenge, so a
-//! client sees one consistent 401 whichever it sent. Each layer sets the request's
+//! A request goes to the API-key layer when it carries an API key: the key header (`X-API-Key`
+//! by default), the key query parameter if the API-key layer reads one, or an
+//! `Authorization: Bearer` value shaped like a Palisade key (`<prefix>_<random>_<check>`,
+//! whatever its checksum: a mistyped key is told so by the API-key layer). It goes to the JWT
+//! layer when it carries a token: any other bearer value, or a token where the JWT layer's
+//! [`TokenSources`](crate::jwt::TokenSources) also look (its header or cookie); the JWT layer
+//! refuses it unless it is a valid token. A request with both an API key and a token gets
+//! `400` (`invalid_request`, RFC 6750 section 3.1: send one credential), one with neither a
+//! `401` naming both, with `WWW-Authenticate: Bearer`. Both layers' refusals are problem
+//! responses of the same type (`UNAUTHENTICATED`) with a Bearer challenge, so a client sees
+//! one consistent 401 whichever it sent. Each layer sets the request's
 //! [`Identity`](crate::Identity), with its source (`ApiKey` or `Jwt`).
 //!
 //! ```
@@ -36,7 +40,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use palisade_apikey::format::FormatError;
 use palisade_apikey::{ApiKey, ApiKeyLayer};
 use palisade_core::problem::types;
@@ -51,6 +55,7 @@ pub struct AnyCredentialLayer<T = ClaimsMap> {
     apikey: ApiKeyLayer,
     jwt: JwtLayer<T>,
     missing: Rejection,
+    both: Rejection,
 }
 
 impl<T> Clone for AnyCredentialLayer<T> {
@@ -59,6 +64,7 @@ impl<T> Clone for AnyCredentialLayer<T> {
             apikey: self.apikey.clone(),
             jwt: self.jwt.clone(),
             missing: self.missing.clone(),
+            both: self.both.clone(),
         }
     }
 }
@@ -90,10 +96,22 @@ impl<T> AnyCredentialLayer<T> {
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"api\""),
         );
+        let both = Rejection::new(
+            &Problem::new(StatusCode::BAD_REQUEST)
+                .with_type(types::AMBIGUOUS_CREDENTIALS)
+                .with_title("Several credentials")
+                .with_detail("send an API key or a bearer token, not both")
+                .with_extension("reason", "several"),
+        )
+        .with_header(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"api\", error=\"invalid_request\""),
+        );
         Self {
             apikey,
             jwt,
             missing,
+            both,
         }
     }
 }
@@ -142,48 +160,55 @@ enum Route {
     ApiKey,
     Jwt,
     Neither,
+    Both,
 }
 
 impl<T> AnyCredentialLayer<T> {
-    fn route(&self, headers: &HeaderMap) -> Route {
-        if self
-            .apikey
-            .sources()
+    fn route<B>(&self, request: &Request<B>) -> Route {
+        let headers = request.headers();
+        let sources = self.apikey.sources();
+        let mut key = sources
             .header()
             .is_some_and(|name| headers.contains_key(name))
-        {
-            return Route::ApiKey;
-        }
-        let mut bearer = None;
+            || sources
+                .query_parameter()
+                .is_some_and(|name| has_query_parameter(request.uri(), name));
+        let mut token = self.jwt.sources().holds_token_elsewhere(headers);
         for value in headers.get_all(AUTHORIZATION) {
             let Ok(value) = value.to_str() else {
                 // Not text: the API-key layer says what is wrong with it.
-                return Route::ApiKey;
+                key = true;
+                continue;
             };
-            match value.split_once(' ') {
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    bearer = Some(rest.trim());
+            if let Some((scheme, rest)) = value.split_once(' ') {
+                if scheme.eq_ignore_ascii_case("bearer") {
+                    if matches!(
+                        self.apikey.format().check(rest.trim()),
+                        Err(FormatError::Shape)
+                    ) {
+                        token = true;
+                    } else {
+                        key = true;
+                    }
                 }
-                _ => {}
             }
         }
-        match bearer {
-            None => Route::Neither,
-            Some(credential)
-                if !matches!(
-                    self.layer_format().check(credential),
-                    Err(FormatError::Shape)
-                ) =>
-            {
-                Route::ApiKey
-            }
-            Some(_) => Route::Jwt,
+        match (key, token) {
+            (true, true) => Route::Both,
+            (true, false) => Route::ApiKey,
+            (false, true) => Route::Jwt,
+            (false, false) => Route::Neither,
         }
     }
+}
 
-    fn layer_format(&self) -> &palisade_apikey::format::KeyFormat {
-        self.apikey.format()
-    }
+/// Whether `uri`'s query has a parameter named `name` (as written; the API-key layer decodes).
+fn has_query_parameter(uri: &http::Uri, name: &str) -> bool {
+    uri.query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split_once('=').map_or(pair, |(n, _)| n) == name)
+    })
 }
 
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for AnyCredential<S, T>
@@ -210,7 +235,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let future = match self.layer.route(request.headers()) {
+        let future = match self.layer.route(&request) {
             Route::ApiKey => Either::ApiKey {
                 future: self.apikey.call(request),
             },
@@ -221,6 +246,13 @@ where
                 response: Some(
                     self.layer
                         .missing
+                        .to_response_for(Protocol::of(request.headers())),
+                ),
+            },
+            Route::Both => Either::Missing {
+                response: Some(
+                    self.layer
+                        .both
                         .to_response_for(Protocol::of(request.headers())),
                 ),
             },

@@ -198,15 +198,21 @@ impl ApiKeyBuilder {
             Reason::Disabled => ("API key disabled", "the API key has been disabled".to_owned()),
             Reason::Expired => ("API key expired", "the API key has expired".to_owned()),
         };
-        let problem = Problem::new(StatusCode::UNAUTHORIZED)
-            .with_type(types::UNAUTHENTICATED)
+        // RFC 6750, section 3.1: more than one credential is `invalid_request`, answered 400.
+        let (status, type_uri) = if reason == Reason::Several {
+            (StatusCode::BAD_REQUEST, types::AMBIGUOUS_CREDENTIALS)
+        } else {
+            (StatusCode::UNAUTHORIZED, types::UNAUTHENTICATED)
+        };
+        let problem = Problem::new(status)
+            .with_type(type_uri)
             .with_title(title)
             .with_detail(detail);
         // RFC 6750 section 3: no error code when no credentials were sent.
-        let error = if reason == Reason::Missing {
-            ""
-        } else {
-            ", error=\"invalid_token\""
+        let error = match reason {
+            Reason::Missing => "",
+            Reason::Several => ", error=\"invalid_request\"",
+            _ => ", error=\"invalid_token\"",
         };
         let challenge = if self.sources.bearer() {
             format!("Bearer realm=\"{}\"{error}", self.realm)
