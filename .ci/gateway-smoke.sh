@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the demo gateway binary, as the README runs it: it serves the routes,
 # answers a slow request with a 504 problem within its timeout, keeps credentials out of its
-# logs, accepts the demo JWT, refuses an empty key file on SIGHUP, exits 78 on a bad configuration, and on SIGTERM
+# logs, accepts the demo JWT only in demo mode, refuses an empty key file on SIGHUP, exits 78 on a
+# bad configuration, and on SIGTERM
 # lets an in-flight request finish while a half-sent request cannot hold it open.
 # Loopback only. Usage: .ci/gateway-smoke.sh PATH_TO_GATEWAY_BINARY
 set -euo pipefail
@@ -141,12 +142,25 @@ grep -q '^error: invalid --trusted-proxies' "$work/bad.out" || fail "message: $(
 grep -q 'Error {\|kind:' "$work/bad.out" && fail "a Debug dump: $(cat "$work/bad.out")"
 echo "ok: bad configuration -> status 78: $(head -n1 "$work/bad.out")"
 
+# --demo beside a real credential source is refused.
+set +e
+"$gateway" --addr 127.0.0.1:0 --demo --api-keys /dev/null >"$work/demo.out" 2>&1
+status=$?
+set -e
+[ "$status" = "78" ] || { cat "$work/demo.out"; fail "--demo with --api-keys exited $status, wanted 78"; }
+grep -q '^error: invalid --demo' "$work/demo.out" || fail "message: $(cat "$work/demo.out")"
+echo "ok: --demo beside --api-keys -> status 78"
+
 # SIGHUP with an emptied key file: refused, the current keys stay in force.
 keys="$work/keys.txt"
 echo "sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=demo scopes=hello:read" >"$keys"
 log="$work/reload.log"
 start "$log" --api-keys "$keys"
 expect 200 -H "x-api-key: $key" "http://$addr/v1/hello"
+# A real credential source configured: no demo issuer, no demo token, no demo key beside it.
+grep -q 'a demo token' "$log" && fail "the demo issuer ran beside --api-keys"
+expect 401 -H "authorization: Bearer $token" "http://$addr/v1/hello"
+echo "ok: the demo token is refused once --api-keys is given"
 : >"$keys"
 kill -HUP "$pid"
 for _ in $(seq 1 100); do grep -q 'not reloaded' "$log" && break; sleep 0.05; done

@@ -24,6 +24,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=debug,palisade=debug")),
         )
         .init();
+    // A panic is logged escaped, through `tracing`; the request gets a 500 problem.
+    gateway::panics::install_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,39 +69,17 @@ async fn run(flags: &Flags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    // JWTs beside API keys: keys from the OIDC issuer (the demo's own, unless --oidc-issuer).
-    let demo_idp = match &settings.oidc_issuer {
-        Some(_) => None,
-        None => match gateway::idp::DemoIdp::spawn().await {
-            Ok(idp) => Some(idp),
-            Err(err) => {
-                eprintln!("error: cannot start the demo identity provider: {err}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let issuer = match (&settings.oidc_issuer, &demo_idp) {
-        (Some(issuer), _) => issuer.clone(),
-        (None, Some(idp)) => idp.issuer().to_owned(),
-        (None, None) => unreachable!("the demo issuer runs without --oidc-issuer"),
-    };
-    match gateway::jwt::layer(&issuer, &settings.jwt_audience) {
-        Ok((layer, source)) => {
-            match source.load().await {
-                Ok(keys) => tracing::info!(%issuer, keys, "JWT keys loaded by OIDC discovery"),
-                Err(err) => tracing::warn!(
-                    %issuer,
-                    %err,
-                    "JWT keys not loaded yet: JWTs get 503 until the issuer answers"
-                ),
-            }
-            settings.config.jwt = Some(layer);
+    // JWTs beside API keys: keys from --oidc-issuer, or in demo mode from the demo's own issuer.
+    let demo_idp = match gateway::jwt::configure(&settings).await {
+        Ok((layer, demo_idp)) => {
+            settings.config.jwt = layer;
+            demo_idp
         }
         Err(err) => {
-            eprintln!("error: invalid --oidc-issuer: {err}");
+            eprintln!("error: {err}");
             return ExitCode::from(EXIT_CONFIG);
         }
-    }
+    };
     if let Some(idp) = &demo_idp {
         match idp.token(
             "demo",
@@ -108,7 +88,7 @@ async fn run(flags: &Flags) -> ExitCode {
         ) {
             Ok(token) => tracing::warn!(
                 issuer = idp.issuer(),
-                "demo issuer running; a demo token (24 h): {token}"
+                "demo mode: the demo issuer runs; a demo token (24 h): {token}"
             ),
             Err(err) => tracing::error!(%err, "cannot sign the demo token"),
         }
@@ -140,15 +120,19 @@ async fn run(flags: &Flags) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Some(path) = &settings.key_file {
-        tracing::info!(
-            path = %path.display(),
-            keys = settings.config.keys.load().len(),
-            "API keys loaded; SIGHUP reloads them"
-        );
-        apikey::reload_on_sighup(settings.config.keys.clone(), path.clone());
-    } else {
-        tracing::warn!("no --api-keys file: accepting the public demo key {DEMO_KEY}");
+    match (&settings.key_file, &settings.config.keys) {
+        (Some(path), Some(keys)) => {
+            tracing::info!(
+                path = %path.display(),
+                keys = keys.load().len(),
+                "API keys loaded; SIGHUP reloads them"
+            );
+            apikey::reload_on_sighup(keys.clone(), path.clone());
+        }
+        (None, Some(_)) => tracing::warn!(
+            "demo mode (no --api-keys, no --oidc-issuer): accepting the public demo key {DEMO_KEY}"
+        ),
+        _ => tracing::info!("no API keys configured: /v1 takes JWTs only"),
     }
     let listener = match tokio::net::TcpListener::bind(settings.addr).await {
         Ok(listener) => listener,
@@ -163,7 +147,7 @@ async fn run(flags: &Flags) -> ExitCode {
         timeout = ?settings.config.timeout,
         header_timeout = ?settings.server.header_timeout,
         shutdown_grace = ?settings.server.shutdown_grace,
-        "palisade gateway listening; try: curl -H 'x-api-key: {DEMO_KEY}' 'http://{addr}/v1/slow?ms=5000'",
+        "palisade gateway listening; try: curl 'http://{addr}/healthz'",
     );
     if let Err(err) = gateway::serve(listener, app, settings.server, shutdown_signal()).await {
         eprintln!("error: serving failed: {err}");

@@ -226,7 +226,7 @@ fn the_embedded_key_set_holds_the_demo_key_digest() {
 async fn healthz_needs_no_key_and_scopes_are_enforced() {
     let reader = palisade::apikey::format::generate("pal_live").unwrap();
     let config = Config::default();
-    config.keys.replace(
+    config.keys.as_ref().unwrap().replace(
         KeySet::parse(&format!(
             "{}\n{} principal=reader scopes=hello:read",
             gateway::DEMO_KEYS,
@@ -654,7 +654,10 @@ async fn v1_accepts_a_jwt_from_the_issuer_or_an_api_key() {
 /// other addresses are not affected.
 #[tokio::test]
 async fn a_burst_from_one_address_is_rate_limited() {
-    let server = start(Config::default()).await;
+    // 40 a minute: nothing comes back within the test, whatever the machine's speed.
+    let mut config = Config::default();
+    config.limits.per_ip = palisade::ratelimit::Quota::per_minute(40);
+    let server = start(config).await;
     let client = Client::new();
     let url = server.url("/v1/hello");
     let mut statuses = Vec::new();
@@ -667,7 +670,7 @@ async fn a_burst_from_one_address_is_rate_limited() {
         statuses.push(reply.status);
     }
     let admitted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    assert!((40..200).contains(&admitted), "{admitted} of 200 admitted");
+    assert!((40..=42).contains(&admitted), "{admitted} of 200 admitted");
     let refused = refused.expect("the burst was cut off");
     assert!(refused.header("retry-after").is_some());
     assert!(
@@ -718,5 +721,176 @@ async fn echo_has_a_tighter_limit_per_caller() {
     assert_eq!(
         client.get(&server.url("/v1/hello"), &[KEY]).await.status,
         StatusCode::OK
+    );
+}
+
+/// Issue 16, item 4: the gateway always ran the demo issuer and trusted its published key, also
+/// with `--api-keys`; a token signed with that key, for any `sub` and scopes, got 200. Demo
+/// credentials now exist only while nothing real is configured.
+#[tokio::test]
+async fn demo_credentials_are_refused_once_real_ones_are_configured() {
+    use clap::Parser;
+    use palisade_examples::gateway::flags::Flags;
+    use palisade_examples::gateway::idp::{DEMO_AUDIENCE, DemoIdp};
+    use palisade_test_support::jwt::{JwksServer, TestKey, now};
+
+    let dir = tempfile::tempdir().unwrap();
+    let real_key = palisade::apikey::format::generate("pal_live").unwrap();
+    let file = dir.path().join("keys.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "{} principal=ops scopes=hello:read\n",
+            KeyDigest::of(&real_key)
+        ),
+    )
+    .unwrap();
+    let client = Client::new();
+    let forged = |issuer: &str| {
+        DemoIdp::offline(issuer)
+            .unwrap()
+            .token(
+                "admin",
+                &["hello:read", "echo:write"],
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    };
+    let started = |args: &[&str]| {
+        let flags =
+            Flags::try_parse_from(std::iter::once("gateway").chain(args.iter().copied())).unwrap();
+        flags.settings().unwrap()
+    };
+
+    // A key file only: the demo key and the demo issuer's tokens are refused, whatever their
+    // issuer (the attacker scanned loopback ports for the demo issuer's).
+    let mut settings = started(&["--api-keys", file.to_str().unwrap()]);
+    let (jwt, demo_idp) = gateway::jwt::configure(&settings).await.unwrap();
+    assert!(jwt.is_none() && demo_idp.is_none(), "no demo issuer runs");
+    settings.config.jwt = jwt;
+    let server = start(settings.config.clone()).await;
+    let url = server.url("/v1/hello");
+    assert_eq!(
+        client.get(&url, &[KEY]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let real = client.get(&url, &[("x-api-key", &real_key)]).await;
+    assert_eq!(real.status, StatusCode::OK, "{}", real.text());
+    for port in [1, 8080, server.addr().port()] {
+        let token = forged(&format!("http://127.0.0.1:{port}"));
+        let reply = client
+            .get(&url, &[("authorization", &format!("Bearer {token}"))])
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+    }
+
+    // A real issuer only: its tokens are accepted; the demo key and demo tokens are not.
+    let issuer_key = TestKey::ec256("real-1");
+    let issuer = JwksServer::spawn(&[&issuer_key]).await;
+    let mut settings = started(&["--oidc-issuer", &issuer.issuer()]);
+    let (jwt, demo_idp) = gateway::jwt::configure(&settings).await.unwrap();
+    assert!(jwt.is_some() && demo_idp.is_none());
+    settings.config.jwt = jwt;
+    let server = start(settings.config.clone()).await;
+    let url = server.url("/v1/hello");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("real-1".into());
+    header.typ = Some("at+jwt".into());
+    let token = issuer_key.sign_with(
+        &header,
+        &serde_json::json!({
+            "iss": issuer.issuer(), "sub": "ops", "aud": DEMO_AUDIENCE,
+            "scope": "hello:read", "exp": now() + 600,
+        }),
+    );
+    let reply = client
+        .get(&url, &[("authorization", &format!("Bearer {token}"))])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        client.get(&url, &[KEY]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let token = forged(&issuer.issuer());
+    let reply = client
+        .get(&url, &[("authorization", &format!("Bearer {token}"))])
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+}
+
+/// Issue 16, item 5: limits per caller keyed the subject alone: once a JWT with `sub: demo`
+/// had used up `POST /v1/echo`, the API key whose principal is `demo` got 429 too.
+#[tokio::test]
+async fn a_jwt_and_an_api_key_with_one_subject_are_two_callers() {
+    use palisade_examples::gateway::idp::DemoIdp;
+    let idp = DemoIdp::spawn().await.unwrap();
+    let (jwt, _source) = gateway::jwt::layer(idp.issuer(), gateway::idp::DEMO_AUDIENCE).unwrap();
+    let server = start(Config {
+        jwt: Some(jwt),
+        ..Config::default()
+    })
+    .await;
+    let client = Client::new();
+    let token = idp
+        .token("demo", &["echo:write"], Duration::from_secs(600))
+        .unwrap();
+    let bearer = format!("Bearer {token}");
+    let echo = |credential: (&'static str, String)| {
+        Request::post(server.url("/v1/echo"))
+            .header(credential.0, credential.1)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(br#"{"message":"hi"}"#)))
+            .unwrap()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let reply = client.send(echo(("authorization", bearer.clone()))).await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429));
+    let reply = client.send(echo(("x-api-key", DEMO_KEY.to_owned()))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
+
+/// Issue 16, item 6: the outer per-IP layer overwrote the inner per-caller layer's fields:
+/// echo's 429 said `"ip";r=31`, and admitted responses never showed the caller tiers.
+#[tokio::test]
+async fn rate_limit_fields_of_both_layers_reach_the_client() {
+    let server = start(Config::default()).await;
+    let client = Client::new();
+    let echo = || {
+        Request::post(server.url("/v1/echo"))
+            .header(KEY.0, KEY.1)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(br#"{"message":"hi"}"#)))
+            .unwrap()
+    };
+    let admitted = client.send(echo()).await;
+    assert_eq!(admitted.status, StatusCode::OK);
+    let fields = admitted.header("ratelimit").unwrap();
+    for tier in ["\"caller\"", "\"echo\"", "\"ip\""] {
+        assert!(fields.contains(tier), "{tier} missing from {fields}");
+    }
+    let mut refused = None;
+    for _ in 0..12 {
+        let reply = client.send(echo()).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("echo's burst of 10 runs out");
+    assert_eq!(refused.json()["limit"], "echo");
+    let fields = refused.header("ratelimit").unwrap();
+    assert!(fields.starts_with("\"echo\";r=0"), "{fields}");
+    assert!(!fields.contains("\"ip\""), "{fields}");
+    assert_eq!(
+        refused.header("ratelimit-policy"),
+        Some("\"echo\";q=30;w=60")
     );
 }

@@ -39,10 +39,14 @@ pub struct Flags {
     /// Empty: none.
     #[arg(long, env = "PALISADE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
-    /// A key file (lines from `palisade apikey new`), reloaded on SIGHUP. Without it, the
-    /// embedded demo key is accepted.
+    /// A key file (lines from `palisade apikey new`), reloaded on SIGHUP. With it (or with
+    /// --oidc-issuer), no demo credential is accepted.
     #[arg(long, env = "PALISADE_API_KEYS")]
     pub api_keys: Option<PathBuf>,
+    /// Accept the demo credentials (the public demo key, the demo issuer's tokens): the
+    /// default while neither --api-keys nor --oidc-issuer is given, and refused beside them.
+    #[arg(long, env = "PALISADE_DEMO")]
+    pub demo: bool,
     /// Accept a key file with no usable key, at start and on reload (it refuses every client).
     #[arg(long, env = "PALISADE_ALLOW_EMPTY_KEY_FILE")]
     pub allow_empty_key_file: bool,
@@ -66,8 +70,8 @@ pub struct Flags {
     #[arg(long, env = "PALISADE_UPSTREAM_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Duration,
     /// An OIDC issuer whose access tokens (`at+jwt`) `/v1` accepts, its keys found by
-    /// discovery. Without it, the demo's own issuer runs on a loopback port and a demo token is
-    /// printed at start-up.
+    /// discovery. Without it (and without --api-keys), the demo's own issuer runs on a loopback
+    /// port and a demo token is printed at start-up.
     #[arg(long, env = "PALISADE_OIDC_ISSUER")]
     pub oidc_issuer: Option<String>,
     /// The audience tokens must name.
@@ -122,8 +126,10 @@ pub struct Settings {
     pub key_file: Option<PathBuf>,
     /// How the demo upstream behaves.
     pub upstream: upstream::Behaviour,
-    /// The OIDC issuer of accepted JWTs (none: the demo issuer).
+    /// The OIDC issuer of accepted JWTs (none: the demo issuer in demo mode, else no JWTs).
     pub oidc_issuer: Option<String>,
+    /// Whether the demo credentials are accepted: only while nothing real is configured.
+    pub demo: bool,
     /// The Redis URL for the per-caller limits.
     pub redis: Option<String>,
     /// The Redis Cluster nodes for the per-caller limits.
@@ -203,12 +209,23 @@ impl Flags {
             super::jwt::layer(issuer, &self.jwt_audience)
                 .map_err(|err| ConfigError(format!("invalid --oidc-issuer: {err}")))?;
         }
-        let keys: KeyStore = match &self.api_keys {
-            Some(path) => apikey::load(path, self.allow_empty_key_file).map_err(|err| {
-                ConfigError(format!("invalid --api-keys {}: {err}", path.display()))
-            })?,
-            None => apikey::demo_store(),
-        };
+        let real = self.api_keys.is_some() || self.oidc_issuer.is_some();
+        if self.demo && real {
+            return Err(ConfigError(
+                "invalid --demo: demo credentials are never accepted beside --api-keys or \
+                 --oidc-issuer"
+                    .into(),
+            ));
+        }
+        let demo = !real;
+        let keys: Option<KeyStore> =
+            match &self.api_keys {
+                Some(path) => Some(apikey::load(path, self.allow_empty_key_file).map_err(
+                    |err| ConfigError(format!("invalid --api-keys {}: {err}", path.display())),
+                )?),
+                None if demo => Some(apikey::demo_store()),
+                None => None,
+            };
         Ok(Settings {
             addr: self.addr,
             config: Config {
@@ -239,6 +256,7 @@ impl Flags {
             upstream_timeout: self.upstream_timeout,
             breaker_wait: self.breaker_wait,
             oidc_issuer: self.oidc_issuer.clone(),
+            demo,
             jwt_audience: self.jwt_audience.clone(),
             redis: self.redis.clone(),
             redis_cluster: self.redis_cluster.clone(),
@@ -264,7 +282,43 @@ mod tests {
         assert!(settings.config.trusted_proxies.networks().is_empty());
         assert_eq!(settings.server.header_timeout, Duration::from_secs(10));
         assert_eq!(settings.server.shutdown_grace, Duration::from_secs(30));
-        assert_eq!(settings.config.keys.load().len(), 1, "the demo key");
+        assert_eq!(
+            settings.config.keys.unwrap().load().len(),
+            1,
+            "the demo key"
+        );
+        assert!(settings.demo);
+    }
+
+    /// Issue 16, item 4: the demo issuer ran, and its published key was trusted, whatever was
+    /// configured. Demo credentials now exist only while nothing real is configured.
+    #[test]
+    fn demo_credentials_only_while_nothing_real_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.txt");
+        std::fs::write(
+            &file,
+            super::super::DEMO_KEYS.replace("principal=demo", "principal=ops"),
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let with_keys = settings(&["--api-keys", file]).unwrap();
+        assert!(!with_keys.demo);
+        assert!(with_keys.config.keys.is_some());
+        let with_issuer = settings(&["--oidc-issuer", "https://login.example.com"]).unwrap();
+        assert!(!with_issuer.demo);
+        assert!(
+            with_issuer.config.keys.is_none(),
+            "no demo key beside a real issuer"
+        );
+        assert!(settings(&["--demo"]).unwrap().demo);
+        for args in [
+            &["--demo", "--api-keys", file][..],
+            &["--demo", "--oidc-issuer", "https://login.example.com"][..],
+        ] {
+            let err = settings(args).unwrap_err();
+            assert!(err.contains("invalid --demo"), "{args:?}: {err}");
+        }
     }
 
     #[test]
@@ -313,6 +367,6 @@ mod tests {
             assert!(!err.contains("Error {") && !err.contains("kind:"), "{err}");
         }
         let allowed = settings(&["--api-keys", empty, "--allow-empty-key-file"]).unwrap();
-        assert!(allowed.config.keys.load().is_empty());
+        assert!(allowed.config.keys.unwrap().load().is_empty());
     }
 }

@@ -106,6 +106,23 @@ impl DemoIdp {
         Ok(Self { issuer, key })
     }
 
+    /// A signer with the demo key for `issuer` that serves nothing: what anyone holding the
+    /// public demo key can do (the tests use it to show such tokens are refused once real
+    /// credentials are configured).
+    ///
+    /// # Errors
+    ///
+    /// When the embedded key does not load.
+    pub fn offline(issuer: &str) -> std::io::Result<Self> {
+        palisade::jwt::install_backend();
+        let key = EncodingKey::from_ec_pem(DEMO_SIGNING_KEY.as_bytes())
+            .map_err(|e| std::io::Error::other(format!("the demo key: {e}")))?;
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            key,
+        })
+    }
+
     /// The issuer URL (`http://127.0.0.1:PORT`).
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -21,6 +21,7 @@
 //! | [`outbound`] | the client to the upstream: `palisade-breaker`, per-attempt timeout, deadline propagation |
 //! | [`upstream`] | the demo's in-process upstream, failing and slow on demand |
 //! | [`logging`] | request spans that never hold a query string or a raw path |
+//! | [`panics`] | a panic anywhere answers `500` with a problem and is logged escaped |
 //! | [`problems`] | problem+json for query rejections and bare error statuses (405, ...) |
 //! | [`routes`] | the handlers |
 
@@ -31,6 +32,7 @@ pub mod json;
 pub mod jwt;
 pub mod logging;
 pub mod outbound;
+pub mod panics;
 pub mod problems;
 pub mod ratelimit;
 pub mod routes;
@@ -64,8 +66,9 @@ pub struct Config {
     pub timeout: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
-    /// The API keys `/v1/*` accepts; replace its set to rotate keys live.
-    pub keys: KeyStore,
+    /// The API keys `/v1/*` accepts (none: API keys are not accepted); replace its set to
+    /// rotate keys live.
+    pub keys: Option<KeyStore>,
     /// The upstream `/v1/upstream` calls (none: it answers `503`).
     pub outbound: Option<outbound::Outbound>,
     /// The largest request body.
@@ -83,7 +86,7 @@ impl Default for Config {
         Self {
             timeout: Duration::from_secs(2),
             trusted_proxies: TrustedProxies::none(),
-            keys: apikey::demo_store(),
+            keys: Some(apikey::demo_store()),
             outbound: None,
             max_body: MAX_BODY_BYTES,
             max_json_depth: MAX_JSON_DEPTH,
@@ -97,8 +100,22 @@ impl Default for Config {
 ///
 /// # Errors
 ///
-/// When the configuration is invalid (a zero timeout, body size or JSON depth).
+/// When the configuration is invalid (a zero timeout, body size or JSON depth, no credential
+/// source).
 pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
+    app_with_routes(config, Router::new())
+}
+
+/// [`app`], with `extra` routes of your own beside `/healthz`, `/readyz` and `/v1`, behind the
+/// outer layers (panics, request ids, logs, the total timeout, the client address).
+///
+/// # Errors
+///
+/// As [`app`].
+pub fn app_with_routes(
+    config: &Config,
+    extra: Router<routes::AppState>,
+) -> Result<Router, palisade::BuildError> {
     let timeout = timeout::layer(config.timeout)?;
     let json = json::layer(config.max_body, config.max_json_depth)?;
     // Every `/v1` route needs an API key or a JWT, then a body that is strict JSON; `/v1/echo`
@@ -116,10 +133,19 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
         .route("/upstream", get(routes::upstream))
         .layer(json)
         .layer(ratelimit::per_caller(&config.limits)?);
-    let apikey = ApiKeyLayer::new(config.keys.clone());
-    let v1 = match &config.jwt {
-        Some(jwt) => v1.layer(palisade::AnyCredentialLayer::new(apikey, jwt.clone())),
-        None => v1.layer(apikey),
+    let v1 = match (&config.keys, &config.jwt) {
+        (Some(keys), Some(jwt)) => v1.layer(palisade::AnyCredentialLayer::new(
+            ApiKeyLayer::new(keys.clone()),
+            jwt.clone(),
+        )),
+        (Some(keys), None) => v1.layer(ApiKeyLayer::new(keys.clone())),
+        (None, Some(jwt)) => v1.layer(jwt.clone()),
+        (None, None) => {
+            return Err(palisade::BuildError::new(
+                "credentials",
+                "/v1 needs API keys or a JWT issuer",
+            ));
+        }
     };
     // Before authentication, so every attempt counts, refused credentials included.
     let v1 = v1.layer(ratelimit::per_ip(&config.limits)?);
@@ -128,6 +154,7 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .nest("/v1", v1)
+        .merge(extra)
         .fallback(routes::not_found)
         // Other extractors answer 413 past this; `problems` renders it as problem+json.
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body))
@@ -146,10 +173,11 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
                     breaker: outbound.breaker.clone(),
                 }),
         })
-        // Outermost first: request id, secrets kept out of logs, trace span, bare error statuses
-        // as problems, then the total timeout, as DESIGN.md's request flow says.
+        // Outermost first: panics caught, request id, secrets kept out of logs, trace span, bare
+        // error statuses as problems, then the total timeout.
         .layer(
             ServiceBuilder::new()
+                .layer(panics::layer())
                 .set_x_request_id(tower_http::request_id::MakeRequestUuid)
                 .sensitive_headers([
                     http::header::AUTHORIZATION,

@@ -1,5 +1,5 @@
-//! The gateway's outbound client to its upstream, in the order DESIGN.md gives for clients
-//! (outermost first): retries (`palisade-retry`) → circuit breaker (`palisade-breaker`) →
+//! The gateway's outbound client to its upstream, outermost first (the order of Polly's standard
+//! pipeline): retries (`palisade-retry`) → circuit breaker (`palisade-breaker`) →
 //! per-attempt timeout and deadline propagation (`palisade-timeout`) → the hyper client.
 //!
 //! - Retries: jittered exponential backoff, at most 3 attempts, a shared budget (20 % of
