@@ -104,6 +104,18 @@ fn bits(integer: &[u8]) -> usize {
     })
 }
 
+/// The bits of an RSA key's modulus (`None` for other keys), for the fuzz harness.
+#[cfg(feature = "__fuzz")]
+pub(crate) fn rsa_modulus_bits(key: &Key) -> Option<usize> {
+    match key.decoding.kind() {
+        DecodingKeyKind::SecretOrDer(der) if key.alg.key_kind() == KeyKind::Rsa => {
+            rsa_modulus(der).map(bits)
+        }
+        DecodingKeyKind::RsaModulusExponent { n, .. } => Some(bits(n)),
+        DecodingKeyKind::SecretOrDer(_) => None,
+    }
+}
+
 /// Refuses an RSA key whose modulus is under [`MIN_RSA_BITS`] (or that is not an RSA public
 /// key at all), as JWKs are.
 fn check_rsa_size(decoding: &DecodingKey) -> Result<(), KeyError> {

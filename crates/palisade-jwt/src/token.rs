@@ -81,7 +81,7 @@ pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
         return Err(Reason::Malformed.into());
     }
     let header_bytes = decode(header_b64)?;
-    if !is_json_object(&header_bytes) {
+    if !is_json_object(&header_bytes) || !members_unique(&header_bytes) {
         return Err(Reason::Malformed.into());
     }
     let raw: RawHeader<'_> =
@@ -170,6 +170,34 @@ fn surrogate_escapes_paired(bytes: &[u8]) -> bool {
         i += 6;
     }
     !pending_high
+}
+
+/// Whether the JSON object `bytes` names each member once, compared after unescaping (`"a"`
+/// and `"\u0061"` are one name). The members verification reads would be refused twice over by
+/// serde, but a member it skips would not: a header naming `jku` or `x5c` twice means one
+/// thing to one reader and another to the next, so it is refused whole.
+fn members_unique(bytes: &[u8]) -> bool {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object naming each member once")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                if !seen.insert(name) {
+                    return Err(serde::de::Error::custom("a member named twice"));
+                }
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    serde::Deserializer::deserialize_map(&mut serde_json::Deserializer::from_slice(bytes), Unique)
+        .is_ok()
 }
 
 /// Decodes unpadded, canonical base64url.
@@ -306,6 +334,15 @@ mod tests {
             format!("{}.{payload}.c2ln", b64(r#"["alg","HS256"]"#)),
             format!("{}.{payload}.c2ln", b64(r#"{"typ":"JWT"}"#)),
             format!("{}.{payload}.c2ln", b64(r#"{"alg":"HS256","alg":"RS256"}"#)),
+            // A member verification skips, named twice (spelled once with an escape).
+            format!(
+                "{}.{payload}.c2ln",
+                b64(r#"{"alg":"HS256","jku":"a","jku":"b"}"#)
+            ),
+            format!(
+                "{}.{payload}.c2ln",
+                b64(r#"{"alg":"HS256","x":1,"\u0078":2}"#)
+            ),
             format!("{}.{payload}.c2ln", b64(r#"{"alg":256}"#)),
         ] {
             assert_eq!(reason(&bad), Reason::Malformed, "{bad}");
