@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use palisade::ErrorClassifier;
 use palisade::breaker::{Breaker, BreakerLayer, Window};
 use palisade_benches::{always_ready, call_ready, call_rejected};
 use tower::{Layer, Service, service_fn};
@@ -159,9 +160,13 @@ fn breaker(c: &mut Criterion) {
     // Closed: every call goes through and is counted.
     let mut bare = always_ready::<Req, ()>();
     group.bench_function("closed/bare", |b| b.iter(|| call_ready(&mut bare, ())));
-    let mut ours = BreakerLayer::new(palisade(false)).layer(always_ready::<Req, ()>());
+    let mut ours = BreakerLayer::new(palisade(false))
+        .classify_with(ErrorClassifier)
+        .layer(always_ready::<Req, ()>());
     group.bench_function("closed/palisade", |b| b.iter(|| call_ready(&mut ours, ())));
-    let mut ours_slow = BreakerLayer::new(palisade(true)).layer(always_ready::<Req, ()>());
+    let mut ours_slow = BreakerLayer::new(palisade(true))
+        .classify_with(ErrorClassifier)
+        .layer(always_ready::<Req, ()>());
     group.bench_function("closed/palisade-slow-calls", |b| {
         b.iter(|| call_ready(&mut ours_slow, ()));
     });
@@ -185,7 +190,9 @@ fn breaker(c: &mut Criterion) {
     });
 
     // Open: every call is refused at once.
-    let mut ours_open = BreakerLayer::new(palisade(false)).layer(failing());
+    let mut ours_open = BreakerLayer::new(palisade(false))
+        .classify_with(ErrorClassifier)
+        .layer(failing());
     trip(&mut ours_open);
     group.bench_function("open/palisade", |b| {
         b.iter(|| call_rejected(&mut ours_open, ()));
@@ -209,7 +216,9 @@ fn breaker(c: &mut Criterion) {
     group.bench_function("contended-2-threads/bare", |b| {
         b.iter_custom(|iters| contended(&shared_bare, iters));
     });
-    let shared = BreakerLayer::new(palisade(false)).layer(always_ready::<Req, ()>());
+    let shared = BreakerLayer::new(palisade(false))
+        .classify_with(ErrorClassifier)
+        .layer(always_ready::<Req, ()>());
     group.bench_function("contended-2-threads/palisade", |b| {
         b.iter_custom(|iters| contended(&shared, iters));
     });

@@ -1,3 +1,4 @@
+use palisade_core::RefusedLocally;
 use std::fmt;
 use std::time::Duration;
 
@@ -56,18 +57,12 @@ impl fmt::Display for BreakerOpen {
     }
 }
 
-#[cfg(not(feature = "tonic"))]
-impl std::error::Error for BreakerOpen {}
-
-#[cfg(feature = "tonic")]
-static UNAVAILABLE: std::sync::LazyLock<tonic::Status> =
-    std::sync::LazyLock::new(|| tonic::Status::unavailable("circuit breaker open"));
-
-#[cfg(feature = "tonic")]
 impl std::error::Error for BreakerOpen {
-    /// A `tonic::Status` (`UNAVAILABLE`), which tonic finds in an error's source chain.
+    /// [`RefusedLocally`]: the call was never sent, so the retry layers do not retry it and
+    /// classifiers do not count it. With the `tonic` feature, its own source is a
+    /// `tonic::Status` (`UNAVAILABLE`), which tonic finds in an error's source chain.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*UNAVAILABLE)
+        Some(&RefusedLocally)
     }
 }
 

@@ -27,10 +27,13 @@
 //! - [`KeyedBreakerLayer`]: one breaker per upstream authority or route, from a bounded
 //!   [`BreakerRegistry`].
 //!
-//! Outcomes are judged by a [`Classify`](palisade_core::Classify): errors fail by default,
-//! [`HttpClassifier`](palisade_core::HttpClassifier) fails 5xx too (never 4xx),
-//! [`GrpcClassifier`](palisade_core::GrpcClassifier) reads `grpc-status`, and any closure
-//! works.
+//! Outcomes are judged by a [`Classify`](palisade_core::Classify): by default
+//! [`HttpClassifier`](palisade_core::HttpClassifier) (a `5xx`, a timeout or a transport error
+//! fails, a `4xx` never does); [`GrpcClassifier`](palisade_core::GrpcClassifier) reads
+//! `grpc-status`; [`ErrorClassifier`](palisade_core::ErrorClassifier) is for services that are
+//! not HTTP (an error fails); any closure works. A [`BreakerOpen`] is marked
+//! [`RefusedLocally`](palisade_core::RefusedLocally): retry layers do not retry it, and other
+//! breakers do not count it.
 //!
 //! # Cost
 //!
@@ -45,7 +48,6 @@
 //! use std::time::Duration;
 //! use http::{Request, Response};
 //! use palisade_breaker::{Breaker, BreakerLayer, BreakerOpen, BreakerState};
-//! use palisade_core::HttpClassifier;
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!
@@ -61,9 +63,8 @@
 //! let upstream = service_fn(|_: Request<()>| async {
 //!     Ok::<_, std::io::Error>(Response::builder().status(503).body(()).unwrap())
 //! });
-//! let client = BreakerLayer::new(breaker.clone())
-//!     .classify_with(HttpClassifier::default())
-//!     .layer(upstream);
+//! // By default a 5xx, a timeout or a transport error counts as a failure.
+//! let client = BreakerLayer::new(breaker.clone()).layer(upstream);
 //!
 //! for _ in 0..4 {
 //!     client.clone().oneshot(Request::new(())).await.unwrap();

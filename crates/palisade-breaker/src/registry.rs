@@ -8,14 +8,16 @@
 //!
 //! // One breaker per upstream host, at most 64 of them.
 //! let registry = BreakerRegistry::new(Breaker::builder().name("upstream"), 64).unwrap();
-//! let client = service_fn(|_: Request<()>| async { Ok::<_, std::io::Error>("ok") });
+//! let client = service_fn(|_: Request<()>| async {
+//!     Ok::<_, std::io::Error>(http::Response::new("ok"))
+//! });
 //! let client = KeyedBreakerLayer::by_authority(registry.clone()).layer(client);
 //!
 //! registry.get("billing.internal:8443").force_open();
 //! let refused = client.clone().oneshot(Request::get("http://billing.internal:8443/a").body(()).unwrap()).await;
 //! assert!(refused.is_err());
 //! let fine = client.oneshot(Request::get("http://search.internal/q").body(()).unwrap()).await;
-//! assert_eq!(fine.unwrap(), "ok");
+//! assert_eq!(*fine.unwrap().body(), "ok");
 //! # }
 //! ```
 
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
-use palisade_core::{BuildError, Classify, ErrorClassifier};
+use palisade_core::{BuildError, Classify, HttpClassifier};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -266,19 +268,20 @@ where
 
 /// Guards a service with one breaker per key; see [`BreakerRegistry`].
 #[derive(Clone, Debug)]
-pub struct KeyedBreakerLayer<K = ByAuthority, C = ErrorClassifier> {
+pub struct KeyedBreakerLayer<K = ByAuthority, C = HttpClassifier> {
     registry: BreakerRegistry,
     key: K,
     classifier: C,
 }
 
 impl KeyedBreakerLayer {
-    /// One breaker per upstream authority, judging calls with [`ErrorClassifier`].
+    /// One breaker per upstream authority, judging calls with [`HttpClassifier`] (a `5xx`, a
+    /// timeout or a transport error fails); `.classify_with` another for other services.
     pub fn by_authority(registry: BreakerRegistry) -> Self {
         Self {
             registry,
             key: ByAuthority,
-            classifier: ErrorClassifier,
+            classifier: HttpClassifier::default(),
         }
     }
 }

@@ -90,6 +90,34 @@ async fn server_mode_answers_503_problem_with_retry_after() {
     );
 }
 
+/// Issue 17: `BreakerLayer` counted only errors by default, so an upstream answering 503 left
+/// it closed until `.classify_with(HttpClassifier)`. With every default (window of 100 calls,
+/// half failing, once 20 were made), twenty 503s open it.
+#[tokio::test]
+async fn an_upstream_answering_503_opens_a_breaker_with_default_settings() {
+    let status = Arc::new(AtomicU16::new(503));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let server = upstream(status.clone(), hits.clone()).await;
+    let breaker = Breaker::builder().build().unwrap();
+    let client = BreakerLayer::new(breaker.clone()).layer(Client::new().hyper());
+    let request = || {
+        Request::get(server.url("/work"))
+            .body(Full::<Bytes>::default())
+            .unwrap()
+    };
+    for _ in 0..20 {
+        let response = client.clone().oneshot(request()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let refused = client.clone().oneshot(request()).await.unwrap_err();
+    assert!(refused.is::<BreakerOpen>());
+    assert_eq!(hits.load(Ordering::SeqCst), 20);
+    // A refusal is never counted as a failure of anything outside: it is marked as refused
+    // before it was sent.
+    assert!(palisade_core::refused_locally(&refused));
+}
+
 #[tokio::test]
 async fn client_mode_in_front_of_a_real_hyper_client() {
     let status = Arc::new(AtomicU16::new(503));

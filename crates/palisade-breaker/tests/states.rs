@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use palisade_breaker::{Breaker, BreakerBuilder, BreakerLayer, BreakerOpen, BreakerState, Window};
-use palisade_core::Outcome;
+use palisade_core::{ErrorClassifier, Outcome};
 use tokio::sync::Semaphore;
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 
@@ -43,7 +43,9 @@ fn client(
             }
         }
     });
-    BreakerLayer::new(breaker.clone()).layer(upstream)
+    BreakerLayer::new(breaker.clone())
+        .classify_with(ErrorClassifier)
+        .layer(upstream)
 }
 
 async fn run(breaker: &Breaker, calls: &[Call]) -> Vec<Result<(), BoxError>> {
@@ -215,7 +217,9 @@ fn gated(
             Ok::<_, Failed>(())
         }
     });
-    BreakerLayer::new(breaker.clone()).layer(upstream)
+    BreakerLayer::new(breaker.clone())
+        .classify_with(ErrorClassifier)
+        .layer(upstream)
 }
 
 async fn trip(breaker: &Breaker) {

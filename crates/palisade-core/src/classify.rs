@@ -1,6 +1,7 @@
 use http::{HeaderMap, Response};
 
 use crate::grpc::{GRPC_STATUS, GrpcCode};
+use crate::refused_locally;
 
 /// How a call went, from the point of view of the circuit breaker, retries and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,7 +62,9 @@ where
     }
 }
 
-/// The default for any service: an error is a failure, any response a success.
+/// The default for any service: an error is a failure, any response a success (a call a
+/// Palisade layer refused before sending it, [`RefusedLocally`](crate::RefusedLocally), is
+/// ignored).
 ///
 /// ```
 /// use palisade_core::{Classify, ErrorClassifier, Outcome};
@@ -73,29 +76,31 @@ where
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ErrorClassifier;
 
-impl<Res, E> Classify<Res, E> for ErrorClassifier {
+impl<Res, E: 'static> Classify<Res, E> for ErrorClassifier {
     fn classify(&self, result: Result<&Res, &E>) -> Outcome {
-        if result.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(error) if refused_locally(error) => Outcome::Ignored,
+            Err(_) => Outcome::Failure,
         }
     }
 }
 
 /// The HTTP default: a 5xx response or any error (transport, timeout) is a failure; every other
 /// response, 4xx included, is a success, because a client error says nothing about the callee's
-/// health.
+/// health. A call a Palisade layer refused before sending it
+/// ([`RefusedLocally`](crate::RefusedLocally)) is ignored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HttpClassifier {
     _private: (),
 }
 
-impl<B, E> Classify<Response<B>, E> for HttpClassifier {
+impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
         match result {
             Ok(response) if response.status().is_server_error() => Outcome::Failure,
             Ok(_) => Outcome::Success,
+            Err(error) if refused_locally(error) => Outcome::Ignored,
             Err(_) => Outcome::Failure,
         }
     }
@@ -202,10 +207,12 @@ impl GrpcClassifier {
     }
 }
 
-impl<B, E> Classify<Response<B>, E> for GrpcClassifier {
+impl<B, E: 'static> Classify<Response<B>, E> for GrpcClassifier {
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
-        let Ok(response) = result else {
-            return Outcome::Failure;
+        let response = match result {
+            Ok(response) => response,
+            Err(error) if refused_locally(error) => return Outcome::Ignored,
+            Err(_) => return Outcome::Failure,
         };
         if response.status() != http::StatusCode::OK {
             return self.outcome_of(GrpcCode::from_http_status(response.status()));

@@ -47,6 +47,7 @@ pub mod grpc;
 mod identity;
 pub mod jitter;
 pub mod problem;
+mod refused;
 mod rejection;
 pub mod scope;
 #[cfg(feature = "serde")]
@@ -63,6 +64,7 @@ pub use deadline::Deadline;
 pub use grpc::Protocol;
 pub use identity::{Identity, IdentitySource};
 pub use problem::Problem;
+pub use refused::{RefusedLocally, refused_locally};
 pub use rejection::{Rejection, ResponseFuture};
 pub use scope::{RequireScopes, RequireScopesLayer, require_scopes};
 

@@ -40,8 +40,8 @@
 pub use palisade_core::{
     BuildError, Cidr, Classify, ClientIp, ClientIpLayer, Deadline, ErrorClassifier,
     ForwardedHeader, GrpcClassifier, HttpClassifier, Identity, IdentitySource, InvalidCidr,
-    Outcome, Problem, Protocol, Rejection, RequireScopesLayer, ResponseBody, TrustedProxies, grpc,
-    jitter, problem, require_scopes, scope,
+    Outcome, Problem, Protocol, RefusedLocally, Rejection, RequireScopesLayer, ResponseBody,
+    TrustedProxies, grpc, jitter, problem, refused_locally, require_scopes, scope,
 };
 
 /// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].

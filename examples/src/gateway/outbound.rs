@@ -5,10 +5,10 @@
 //! - Retries: jittered exponential backoff, at most 3 attempts, a shared budget (20 % of
 //!   requests plus 10 a second), `Retry-After` honoured, never past the request's deadline (the
 //!   gateway's own timeout, or the caller's shorter `grpc-timeout`). A call the breaker refused
-//!   is not retried: the next attempt would be refused too.
-//! - The breaker judges each attempt with `HttpClassifier` (5xx and errors fail, 4xx do not),
-//!   so a failing upstream trips it and further calls fail fast with `BreakerOpen` until it
-//!   probes again; `/readyz` reports its state.
+//!   is not retried (the retry layer's default): the next attempt would be refused too.
+//! - The breaker judges each attempt by its default, `HttpClassifier` (5xx, timeouts and
+//!   transport errors fail, 4xx do not), so a failing upstream trips it and further calls fail
+//!   fast with `BreakerOpen` until it probes again; `/readyz` reports its state.
 
 use std::time::Duration;
 
@@ -18,10 +18,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use palisade::breaker::{Breaker, BreakerLayer, BreakerOpen, Window};
-use palisade::retry::{Backoff, HttpRetryClassifier, HttpRetryLayer, Jitter, RetryBudget};
+use palisade::breaker::{Breaker, BreakerLayer, Window};
+use palisade::retry::{Backoff, HttpRetryLayer, Jitter, RetryBudget};
 use palisade::timeout::{DeadlineHeader, PropagateDeadlineLayer, TimeoutLayer};
-use palisade::{Classify, HttpClassifier, Outcome};
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt as _};
 
@@ -39,15 +38,6 @@ pub struct Outbound {
     pub breaker: Breaker,
     /// The retry budget, shared by every call to the upstream.
     pub budget: RetryBudget,
-}
-
-/// What the retries retry: `HttpRetryClassifier` (transport errors, timeouts, 502, 503, 504,
-/// 429), except a call the breaker refused.
-fn retry_if(result: Result<&Response<Incoming>, &BoxError>) -> Outcome {
-    match result {
-        Err(err) if err.is::<BreakerOpen>() => Outcome::Success,
-        other => HttpRetryClassifier.classify(other),
-    }
 }
 
 impl Outbound {
@@ -93,11 +83,10 @@ impl Outbound {
         let transport = Client::builder(TokioExecutor::new()).build_http();
         let retry = HttpRetryLayer::new(Self::demo_backoff())
             .budget(self.budget.clone())
-            .retry_after_cap(Duration::from_secs(2))
-            .classify_with(retry_if as fn(Result<&Response<Incoming>, &BoxError>) -> Outcome);
+            .retry_after_cap(Duration::from_secs(2));
         let stack = ServiceBuilder::new()
             .layer(retry)
-            .layer(BreakerLayer::new(self.breaker.clone()).classify_with(HttpClassifier::default()))
+            .layer(BreakerLayer::new(self.breaker.clone()))
             .layer(TimeoutLayer::new(self.attempt_timeout))
             .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()))
             .service(transport.map_err(BoxError::from));

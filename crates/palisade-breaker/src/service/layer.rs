@@ -1,4 +1,4 @@
-use palisade_core::ErrorClassifier;
+use palisade_core::HttpClassifier;
 use tower_layer::Layer;
 
 use super::BreakerService;
@@ -6,23 +6,26 @@ use crate::Breaker;
 
 /// Guards a service with a [`Breaker`]; see [`BreakerService`].
 ///
-/// Calls are judged by a [`Classify`](palisade_core::Classify): by default
-/// [`ErrorClassifier`] (an error fails, a response succeeds); for an HTTP client,
-/// [`HttpClassifier`](palisade_core::HttpClassifier) (5xx fails too); for gRPC,
-/// [`GrpcClassifier`](palisade_core::GrpcClassifier); or any closure
-/// `Fn(Result<&Response, &Error>) -> Outcome`.
+/// Calls are judged by a [`Classify`](palisade_core::Classify): by default [`HttpClassifier`]
+/// (a `5xx` response, a timeout or a transport error fails; a `4xx` says nothing of the
+/// callee's health), for the HTTP clients most breakers guard; for gRPC,
+/// [`GrpcClassifier`](palisade_core::GrpcClassifier); for a service that is not HTTP,
+/// [`ErrorClassifier`](palisade_core::ErrorClassifier) (an error fails, any response
+/// succeeds); or any closure `Fn(Result<&Response, &Error>) -> Outcome`. A call refused by a
+/// breaker further in ([`RefusedLocally`](palisade_core::RefusedLocally)) is never counted.
 #[derive(Clone, Debug)]
-pub struct BreakerLayer<C = ErrorClassifier> {
+pub struct BreakerLayer<C = HttpClassifier> {
     breaker: Breaker,
     classifier: C,
 }
 
 impl BreakerLayer {
-    /// Guards with `breaker`, judging calls with [`ErrorClassifier`].
+    /// Guards with `breaker`, judging calls with [`HttpClassifier`]; for a service whose
+    /// responses are not `http::Response`s, add `.classify_with(ErrorClassifier)`.
     pub fn new(breaker: Breaker) -> Self {
         Self {
             breaker,
-            classifier: ErrorClassifier,
+            classifier: HttpClassifier::default(),
         }
     }
 }

@@ -57,13 +57,16 @@ pub const DEFAULT_REPLAY_LIMIT: usize = 64 * 1024;
 
 /// The HTTP default of what to retry: transport errors and timeouts (any error), `502`, `503`,
 /// `504` and `429`. Never another status: a `4xx` will fail again, and a `500` may have done
-/// half its work.
+/// half its work. Never a call a layer inside refused before sending it
+/// ([`RefusedLocally`](palisade_core::RefusedLocally): an open circuit breaker), which would
+/// only be refused again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HttpRetryClassifier;
 
-impl<B, E> Classify<Response<B>, E> for HttpRetryClassifier {
+impl<B, E: 'static> Classify<Response<B>, E> for HttpRetryClassifier {
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
         match result {
+            Err(error) if palisade_core::refused_locally(error) => Outcome::Ignored,
             Err(_) => Outcome::Failure,
             Ok(response) => match response.status() {
                 StatusCode::BAD_GATEWAY
