@@ -53,7 +53,7 @@ fn order(id: u64) -> String {
         .collect();
     format!(
         r#"{{"id": {id}, "customer": {{"name": "Customer number {id}", "email": "customer{id}@example.com", "vip": {}}}, "items": [{}], "notes": "Leave at the door; ring twice. \"Fragile\" items inside.", "tags": ["web", "priority-{}", "eu-west"]}}"#,
-        id % 7 == 0,
+        id.is_multiple_of(7),
         items.join(", "),
         id % 3
     )

@@ -145,10 +145,10 @@ impl KeyFormat {
         {
             return Err(FormatError::Shape);
         }
-        if let Some(accepted) = &self.prefixes {
-            if !accepted.iter().any(|p| p.as_ref() == prefix) {
-                return Err(FormatError::Prefix);
-            }
+        if let Some(accepted) = &self.prefixes
+            && !accepted.iter().any(|p| p.as_ref() == prefix)
+        {
+            return Err(FormatError::Prefix);
         }
         // Decoding the six characters is multiplications; encoding the CRC would be divisions.
         if decode_check(check) != Some(crc32(checked)) {

@@ -341,7 +341,7 @@ async fn rotation_under_load_fails_no_request() {
     while (served.load(Ordering::Relaxed) < 400 || swaps < 50)
         && started.elapsed() < Duration::from_secs(20)
     {
-        let set = if swaps % 2 == 0 {
+        let set = if swaps.is_multiple_of(2) {
             KeySet::from_entries([entry(&old), entry(&new)]).unwrap()
         } else {
             KeySet::from_entries([entry(&old)]).unwrap()

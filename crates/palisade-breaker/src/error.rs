@@ -70,16 +70,15 @@ impl std::error::Error for BreakerOpen {
 impl From<BreakerOpen> for tonic::Status {
     fn from(open: BreakerOpen) -> Self {
         let mut status = tonic::Status::unavailable(open.to_string());
-        if let Some(remaining) = open.remaining {
-            if let Ok(value) = u64::try_from(remaining.as_millis())
+        if let Some(remaining) = open.remaining
+            && let Ok(value) = u64::try_from(remaining.as_millis())
                 .unwrap_or(u64::MAX)
                 .to_string()
                 .parse()
-            {
-                status
-                    .metadata_mut()
-                    .insert("grpc-retry-pushback-ms", value);
-            }
+        {
+            status
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", value);
         }
         status
     }

@@ -256,15 +256,15 @@ pub fn decode_message(value: &[u8]) -> String {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     while let Some(&byte) = value.get(i) {
-        if byte == b'%' {
-            if let (Some(hi), Some(lo)) = (
+        if byte == b'%'
+            && let (Some(hi), Some(lo)) = (
                 value.get(i + 1).and_then(|b| hex(*b)),
                 value.get(i + 2).and_then(|b| hex(*b)),
-            ) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
         }
         out.push(byte);
         i += 1;

@@ -139,13 +139,13 @@ impl Key {
     /// Checks the parts' settings (the prefix lengths).
     pub(crate) fn check(&self) -> Result<(), palisade_core::BuildError> {
         for part in &self.parts {
-            if let Part::ClientIp { v4, v6 } = part {
-                if !(1..=32).contains(v4) || !(1..=128).contains(v6) {
-                    return Err(palisade_core::BuildError::new(
-                        "key",
-                        "a client network's prefix is 1 to 32 bits for IPv4, 1 to 128 for IPv6",
-                    ));
-                }
+            if let Part::ClientIp { v4, v6 } = part
+                && (!(1..=32).contains(v4) || !(1..=128).contains(v6))
+            {
+                return Err(palisade_core::BuildError::new(
+                    "key",
+                    "a client network's prefix is 1 to 32 bits for IPv4, 1 to 128 for IPv6",
+                ));
             }
         }
         Ok(())

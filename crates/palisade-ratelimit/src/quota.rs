@@ -125,7 +125,7 @@ impl Quota {
     /// rounded up to a second (`5/500ms` is `q=10;w=1`), the count rounded down.
     pub(crate) fn policy_quota_window(&self) -> (u64, u64) {
         let nanos = self.period.as_nanos().max(1);
-        if nanos % 1_000_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000_000) {
             return (u64::from(self.count), self.period.as_secs());
         }
         let window = nanos.div_ceil(1_000_000_000);

@@ -153,7 +153,7 @@ fn month_number(text: &str) -> Option<u64> {
 }
 
 fn is_leap(year: u64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 fn days_in_month(year: u64, month: u64) -> u64 {
@@ -213,12 +213,12 @@ pub fn fuzz_parse(data: &[u8]) {
             Some(at.duration_since(now).unwrap_or(Duration::ZERO))
         );
     }
-    if let Some(wait) = parsed {
-        if data.trim_ascii().iter().all(u8::is_ascii_digit) {
-            let mut longer = data.trim_ascii().to_vec();
-            longer.push(b'0');
-            assert!(parse(&longer, now).unwrap_or(Duration::MAX) >= wait);
-        }
+    if let Some(wait) = parsed
+        && data.trim_ascii().iter().all(u8::is_ascii_digit)
+    {
+        let mut longer = data.trim_ascii().to_vec();
+        longer.push(b'0');
+        assert!(parse(&longer, now).unwrap_or(Duration::MAX) >= wait);
     }
 }
 

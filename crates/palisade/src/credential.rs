@@ -180,16 +180,16 @@ impl<T> AnyCredentialLayer<T> {
                 key = true;
                 continue;
             };
-            if let Some((scheme, rest)) = value.split_once(' ') {
-                if scheme.eq_ignore_ascii_case("bearer") {
-                    if matches!(
-                        self.apikey.format().check(rest.trim()),
-                        Err(FormatError::Shape)
-                    ) {
-                        token = true;
-                    } else {
-                        key = true;
-                    }
+            if let Some((scheme, rest)) = value.split_once(' ')
+                && scheme.eq_ignore_ascii_case("bearer")
+            {
+                if matches!(
+                    self.apikey.format().check(rest.trim()),
+                    Err(FormatError::Shape)
+                ) {
+                    token = true;
+                } else {
+                    key = true;
                 }
             }
         }

@@ -140,13 +140,13 @@ impl ApiKeyBuilder {
                 "no place to read a key from is enabled",
             ));
         }
-        if let Some(name) = self.sources.query_parameter() {
-            if !is_query_name(name) {
-                return Err(BuildError::new(
-                    "sources",
-                    "the query parameter name must be visible ASCII without & = # % +",
-                ));
-            }
+        if let Some(name) = self.sources.query_parameter()
+            && !is_query_name(name)
+        {
+            return Err(BuildError::new(
+                "sources",
+                "the query parameter name must be visible ASCII without & = # % +",
+            ));
         }
         BuildError::check_realm(&self.realm)?;
         Ok(self.finish())

@@ -216,7 +216,7 @@ fn opening_quote(value: &[u8], close: usize) -> Option<usize> {
             while before(value, run_start) == Some(b'\\') {
                 run_start -= 1;
             }
-            if (i - run_start) % 2 == 0 {
+            if (i - run_start).is_multiple_of(2) {
                 return Some(i);
             }
             i = run_start;
