@@ -96,6 +96,6 @@ mod builder;
 pub use builder::ServiceBuilderExt;
 
 // The README's Rust examples compile as doc tests, so the front page cannot rot.
-#[cfg(all(doctest, feature = "full"))]
+#[cfg(all(doctest, feature = "full", feature = "ratelimit-redis"))]
 #[doc = include_str!("../../../README.md")]
 mod readme {}
