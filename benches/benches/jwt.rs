@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use palisade::jwt::{Alg, ClaimsMap, JwkOptions, JwtLayer, Key, KeySet, Rules, Verifier};
+use palisade::jwt::{Alg, ClaimsMap, JwkOptions, JwtKey, JwtKeySet, JwtLayer, Rules, Verifier};
 use palisade_benches::{always_ready, call_ready};
 use palisade_test_support::jwt::{TestKey, claims};
 use tower::Layer;
@@ -42,10 +42,9 @@ fn jwt(c: &mut Criterion) {
         claims["client_id"] = "web-shop".into();
         let token = signer.sign(&claims);
         let ours = match alg {
-            Alg::HS256 => Key::hmac(alg, SECRET).unwrap(),
-            _ => {
-                Key::from_jwk(signer.jwk().to_string().as_bytes(), &JwkOptions::default()).unwrap()
-            }
+            Alg::HS256 => JwtKey::hmac(alg, SECRET).unwrap(),
+            _ => JwtKey::from_jwk(signer.jwk().to_string().as_bytes(), &JwkOptions::default())
+                .unwrap(),
         }
         .with_kid(&signer.kid);
         let raw_key = match alg {
@@ -56,7 +55,7 @@ fn jwt(c: &mut Criterion) {
         validation.set_issuer(&[ISS]);
         validation.set_audience(&[AUD]);
         let rules = Rules::new().with_issuer(ISS).with_audiences([AUD]);
-        let keys = KeySet::new([ours]);
+        let keys = JwtKeySet::new([ours]);
         let verifier = Verifier::new(keys.clone(), rules.clone());
 
         let uri: http::Uri = "/orders".parse().unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use palisade::ClientIp;
-use palisade::ratelimit::{Key, Quota, RateLimitLayer, Tier};
+use palisade::ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 use palisade_benches::{always_ready, call_ready};
 use tower::Layer;
 
@@ -77,7 +77,7 @@ fn ratelimit(c: &mut Criterion) {
         });
 
         let mut ours = RateLimitLayer::builder()
-            .tier(Tier::new("ip", quota(), Key::client_ip()))
+            .tier(Tier::new("ip", quota(), KeyBy::client_ip()))
             .capacity(200_000)
             .build()
             .unwrap()
@@ -91,7 +91,7 @@ fn ratelimit(c: &mut Criterion) {
     // Two threads, distinct keys, one shared layer: time per call on each thread.
     let mut group = c.benchmark_group("ratelimit/2-threads");
     let layer = RateLimitLayer::builder()
-        .tier(Tier::new("ip", quota(), Key::client_ip()))
+        .tier(Tier::new("ip", quota(), KeyBy::client_ip()))
         .capacity(200_000)
         .build()
         .unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderName, Request, Response};
 use palisade::ratelimit::redis::{GCRA_SCRIPT, RedisStore};
-use palisade::ratelimit::{Key, Quota, RateLimitLayer, Tier};
+use palisade::ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 use palisade_test_support::redis::RedisServer;
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -31,7 +31,7 @@ fn redis(c: &mut Criterion) {
             Tier::new(
                 "client",
                 quota,
-                Key::header(HeaderName::from_static("x-client")),
+                KeyBy::header(HeaderName::from_static("x-client")),
             )
             .redis(store),
         )

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use http::{HeaderName, Request, Response};
 use palisade::ratelimit::redis::RedisStore;
-use palisade::ratelimit::{Key, Quota, RateLimitLayer, Tier};
+use palisade::ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 use palisade_test_support::redis::RedisServer;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -53,7 +53,7 @@ async fn row(server: &RedisServer, round: usize, live: usize) {
             Tier::new(
                 "client",
                 quota,
-                Key::header(HeaderName::from_static("x-client")),
+                KeyBy::header(HeaderName::from_static("x-client")),
             )
             .redis(store),
         )

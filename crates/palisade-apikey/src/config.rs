@@ -12,7 +12,7 @@ use crate::{ApiKeyLayer, KeySources, KeyStore};
 /// The settings of an [`ApiKeyLayer`] in a configuration file (TOML, JSON, YAML).
 ///
 /// ```
-/// use palisade_apikey::ApiKeyConfig;
+/// use palisade::apikey::ApiKeyConfig;
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let path = dir.path().join("keys.txt");
 /// # std::fs::write(&path, "sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=demo\n").unwrap();

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 /// The SHA-256 digest of an API key: all a key set stores. Written `sha256:<64 hex digits>`.
 ///
 /// ```
-/// use palisade_apikey::KeyDigest;
+/// use palisade::apikey::KeyDigest;
 ///
 /// let digest = KeyDigest::of("pal_live_example");
 /// let text = digest.to_string();

@@ -9,7 +9,7 @@
 //!   that merely looks like one.
 //!
 //! ```
-//! use palisade_apikey::format::{generate, KeyFormat};
+//! use palisade::apikey::format::{generate, KeyFormat};
 //!
 //! let key = generate("pal_live").unwrap();
 //! assert!(key.starts_with("pal_live_"));

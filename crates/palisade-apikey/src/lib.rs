@@ -31,8 +31,8 @@
 //! ```
 //! use axum::{routing::{get, post}, Extension, Router};
 //! use http::{Request, StatusCode};
-//! use palisade_apikey::{format, require_scopes, ApiKeyLayer, KeyDigest, KeyEntry, KeySet, KeyStore};
-//! use palisade_core::Identity;
+//! use palisade::apikey::{format, require_scopes, ApiKeyLayer, KeyDigest, KeyEntry, KeySet, KeyStore};
+//! use palisade::Identity;
 //! use tower::ServiceExt;
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!
@@ -85,7 +85,10 @@ pub use config::ApiKeyConfig;
 pub use digest::{InvalidDigest, KeyDigest};
 pub use extract::{KeySources, MAX_KEY_LEN};
 pub use keyset::{KeyEntry, KeySet, KeySetError};
+// Documented once, in palisade-core (and at the facade's root).
+#[doc(hidden)]
 pub use palisade_core::BuildError;
+#[doc(hidden)]
 pub use palisade_core::{RequireScopesLayer, require_scopes};
 pub use service::{ApiKey, ApiKeyBuilder, ApiKeyLayer};
 pub use store::{KeyStore, LoadError};

@@ -22,7 +22,7 @@ use crate::{KeySet, KeySetError};
 /// the current keys in force.
 ///
 /// ```
-/// use palisade_apikey::{KeyDigest, KeyEntry, KeySet, KeyStore};
+/// use palisade::apikey::{KeyDigest, KeyEntry, KeySet, KeyStore};
 ///
 /// let store = KeyStore::new(KeySet::new());
 /// assert!(store.load().is_empty());

@@ -20,7 +20,7 @@ use crate::{BreakerOpen, BreakerState};
 ///
 /// ```
 /// use std::time::Duration;
-/// use palisade_breaker::{Breaker, BreakerState, Window};
+/// use palisade::breaker::{Breaker, BreakerState, Window};
 ///
 /// let breaker = Breaker::builder()
 ///     .name("billing")

@@ -54,7 +54,7 @@ impl Default for Window {
 /// A state-change hook.
 pub(crate) type Hook = Arc<dyn Fn(&StateChange<'_>) + Send + Sync>;
 
-/// Builds a [`Breaker`]; see the [crate documentation](crate) for what each setting does.
+/// Builds a [`Breaker`]; each method says what its setting does.
 ///
 /// Every setting has a default safe for a client of one upstream: trip when at least half of
 /// the last 100 calls failed, once 20 calls were seen; stay open 30 s; let 3 probes through in
@@ -338,7 +338,7 @@ fn check_rate(field: &'static str, rate: f64) -> Result<(), BuildError> {
 ///
 /// ```
 /// # #[cfg(feature = "serde")] {
-/// use palisade_breaker::BreakerConfig;
+/// use palisade::breaker::BreakerConfig;
 ///
 /// let config: BreakerConfig = serde_json::from_value(serde_json::json!({
 ///     "name": "billing",

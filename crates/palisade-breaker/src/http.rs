@@ -7,7 +7,7 @@
 //! use std::time::Duration;
 //! use axum::{routing::get, Router};
 //! use http::{Request, StatusCode};
-//! use palisade_breaker::{Breaker, HttpBreakerLayer};
+//! use palisade::breaker::{Breaker, HttpBreakerLayer};
 //! use tower::ServiceExt;
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!

@@ -47,7 +47,7 @@
 //! ```
 //! use std::time::Duration;
 //! use http::{Request, Response};
-//! use palisade_breaker::{Breaker, BreakerLayer, BreakerOpen, BreakerState};
+//! use palisade::breaker::{Breaker, BreakerLayer, BreakerOpen, BreakerState};
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!
@@ -110,10 +110,13 @@ pub use crate::registry::{
     BreakerKey, BreakerRegistry, ByAuthority, KeyedBreaker, KeyedBreakerLayer,
 };
 pub use crate::service::{BreakerLayer, BreakerService, ResponseFuture};
+// Documented once, in palisade-core (and at the facade's root).
+#[doc(hidden)]
 pub use palisade_core::BuildError;
 
-/// The error type of the generic layers: the inner service's error, or [`BreakerOpen`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+// The boxed error of the client layers, one type for all of them (`palisade::BoxError`).
+#[doc(hidden)]
+pub use palisade_core::BoxError;
 
 #[doc(hidden)]
 pub mod __fuzz {

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use http::Request;
-//! use palisade_breaker::{Breaker, BreakerRegistry, KeyedBreakerLayer};
+//! use palisade::breaker::{Breaker, BreakerRegistry, KeyedBreakerLayer};
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, Subcommand};
-use palisade_jwt::{Alg, JwkOptions, JwksSource, KeySet, Rules, Verifier};
+use palisade_jwt::{Alg, JwkOptions, JwksSource, JwtKeySet, Rules, Verifier};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -151,7 +151,7 @@ fn verify(args: &VerifyArgs) -> Result<bool, String> {
     Ok(all_valid)
 }
 
-fn load_keys(source: &str, options: &JwkOptions) -> Result<KeySet, String> {
+fn load_keys(source: &str, options: &JwkOptions) -> Result<JwtKeySet, String> {
     if source.starts_with("https://") || source.starts_with("http://") {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -171,7 +171,7 @@ fn load_keys(source: &str, options: &JwkOptions) -> Result<KeySet, String> {
         });
     }
     let bytes = std::fs::read(Path::new(source)).map_err(|e| format!("--jwks {source}: {e}"))?;
-    KeySet::from_jwk_or_jwks(&bytes, options).map_err(|e| format!("--jwks {source}: {e}"))
+    JwtKeySet::from_jwk_or_jwks(&bytes, options).map_err(|e| format!("--jwks {source}: {e}"))
 }
 
 /// Reads one line (without its `\n`) into `line`, keeping at most `max` bytes of it: `None` at

@@ -14,7 +14,7 @@ pin_project! {
     ///
     /// ```
     /// use http_body::Body as _;
-    /// use palisade_core::ResponseBody;
+    /// use palisade::ResponseBody;
     ///
     /// let body = ResponseBody::<http_body_util::Empty<bytes::Bytes>>::problem("{}".into());
     /// assert_eq!(body.size_hint().exact(), Some(2));

@@ -5,7 +5,7 @@ use std::fmt;
 /// validates once, in `build`, and returns this.
 ///
 /// ```
-/// use palisade_core::BuildError;
+/// use palisade::BuildError;
 ///
 /// let err = BuildError::new("status", "500 is not one of 408, 503, 504");
 /// assert_eq!(err.field(), "status");

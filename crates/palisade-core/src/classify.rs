@@ -24,7 +24,7 @@ pub enum Outcome {
 ///
 /// ```
 /// use http::{Response, StatusCode};
-/// use palisade_core::{Classify, HttpClassifier, Outcome};
+/// use palisade::{Classify, HttpClassifier, Outcome};
 ///
 /// let ok = Response::builder().status(StatusCode::NOT_FOUND).body(()).unwrap();
 /// let bad = Response::builder().status(StatusCode::BAD_GATEWAY).body(()).unwrap();
@@ -67,7 +67,7 @@ where
 /// ignored).
 ///
 /// ```
-/// use palisade_core::{Classify, ErrorClassifier, Outcome};
+/// use palisade::{Classify, ErrorClassifier, Outcome};
 ///
 /// assert_eq!(ErrorClassifier.classify(Ok::<_, &std::io::Error>(&"ok")), Outcome::Success);
 /// let err = std::io::Error::other("refused");
@@ -120,8 +120,8 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
 ///
 /// ```
 /// use http::{HeaderMap, Response};
-/// use palisade_core::{Classify, GrpcClassifier, Outcome};
-/// use palisade_core::grpc::GrpcCode;
+/// use palisade::{Classify, GrpcClassifier, Outcome};
+/// use palisade::grpc::GrpcCode;
 ///
 /// let classifier = GrpcClassifier::default();
 /// let trailers_only = Response::builder()

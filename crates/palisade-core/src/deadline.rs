@@ -11,7 +11,7 @@ use tokio::time::Instant;
 ///
 /// ```
 /// use std::time::Duration;
-/// use palisade_core::Deadline;
+/// use palisade::Deadline;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 ///
 /// let mut extensions = http::Extensions::new();

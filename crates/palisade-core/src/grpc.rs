@@ -27,8 +27,8 @@
 //!
 //! ```
 //! use http::{HeaderMap, StatusCode};
-//! use palisade_core::{Problem, Protocol, Rejection, ResponseBody};
-//! use palisade_core::grpc::GrpcCode;
+//! use palisade::{Problem, Protocol, Rejection, ResponseBody};
+//! use palisade::grpc::GrpcCode;
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("content-type", "application/grpc+proto".parse().unwrap());

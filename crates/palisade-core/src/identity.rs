@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// [`issuer`](Self::issuer).
 ///
 /// ```
-/// use palisade_core::{Identity, IdentitySource};
+/// use palisade::{Identity, IdentitySource};
 ///
 /// let identity = Identity::new("billing-service", IdentitySource::ApiKey)
 ///     .with_scopes(["orders:read", "orders:write"]);

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use palisade_core::jitter::JitterRng;
+//! use palisade::jitter::JitterRng;
 //!
 //! let mut a = JitterRng::seeded(7);
 //! let mut b = JitterRng::seeded(7);

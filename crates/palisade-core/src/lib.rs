@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use http::StatusCode;
-//! use palisade_core::{Problem, ResponseBody};
+//! use palisade::{Problem, ResponseBody};
 //!
 //! let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS)
 //!     .with_detail("at most 10 requests per second")
@@ -54,6 +54,9 @@ pub mod scope;
 pub mod serde_duration;
 
 pub use body::ResponseBody;
+
+/// The boxed error of the client-side layers (timeouts, retries, breakers), as tower's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub use build_error::BuildError;
 pub use classify::{Classify, ErrorClassifier, GrpcClassifier, HttpClassifier, Outcome};
 pub use client_ip::{

@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use http::StatusCode;
-//! use palisade_core::problem::{types, Problem};
+//! use palisade::problem::{types, Problem};
 //!
 //! let problem = Problem::new(StatusCode::GATEWAY_TIMEOUT)
 //!     .with_type(types::TIMEOUT)

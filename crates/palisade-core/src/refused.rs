@@ -16,7 +16,7 @@ use std::fmt;
 /// status, which tonic finds in an error's source chain.
 ///
 /// ```
-/// use palisade_core::{RefusedLocally, refused_locally};
+/// use palisade::{RefusedLocally, refused_locally};
 ///
 /// #[derive(Debug)]
 /// struct Full;

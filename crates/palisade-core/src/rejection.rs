@@ -21,7 +21,7 @@ use crate::{Problem, ResponseBody};
 ///
 /// ```
 /// use http::StatusCode;
-/// use palisade_core::{Problem, Rejection, ResponseBody};
+/// use palisade::{Problem, Rejection, ResponseBody};
 ///
 /// let missing = Rejection::new(&Problem::new(StatusCode::UNAUTHORIZED).with_detail("no key"))
 ///     .with_header(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use http::{Request, Response, StatusCode};
-//! use palisade_core::{require_scopes, Identity, IdentitySource};
+//! use palisade::{require_scopes, Identity, IdentitySource};
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!

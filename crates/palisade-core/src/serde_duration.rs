@@ -1,6 +1,6 @@
 //! Human-readable durations for configuration files: `"250ms"`, `"2s"`, `"1m 30s"`.
 //!
-//! Use it with `#[serde(with = "palisade_core::serde_duration")]` on a `Duration` field, or
+//! Use it with `#[serde(with = "palisade::serde_duration")]` on a `Duration` field, or
 //! [`option`] on an `Option<Duration>`.
 //!
 //! ```
@@ -8,7 +8,7 @@
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config {
-//!     #[serde(with = "palisade_core::serde_duration")]
+//!     #[serde(with = "palisade::serde_duration")]
 //!     timeout: Duration,
 //! }
 //!

@@ -42,7 +42,7 @@ use crate::scan::{push_key, validate};
 ///
 /// ```
 /// use axum::{Router, routing::post};
-/// use palisade_json::StrictJson;
+/// use palisade::json::StrictJson;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Transfer {
@@ -63,7 +63,7 @@ pub struct StrictJson<T>(pub T);
 ///
 /// ```
 /// use axum::{Router, routing::post};
-/// use palisade_json::{ValidatedJson, garde::Validate};
+/// use palisade::json::{ValidatedJson, garde::Validate};
 ///
 /// #[derive(serde::Deserialize, Validate)]
 /// struct SignUp {

@@ -31,7 +31,7 @@ pub struct Validated;
 ///
 /// ```
 /// use http::HeaderValue;
-/// use palisade_json::is_json_media_type;
+/// use palisade::json::is_json_media_type;
 ///
 /// assert!(is_json_media_type(&HeaderValue::from_static("application/json")));
 /// assert!(is_json_media_type(&HeaderValue::from_static("application/problem+json; charset=UTF-8")));
@@ -64,7 +64,8 @@ pub fn is_json_media_type(value: &HeaderValue) -> bool {
     })
 }
 
-/// Checks JSON request bodies; see the [crate documentation](crate).
+/// Checks JSON request bodies: `415` for another media type, `413` past the size limit, `400`
+/// for a body that is not strict JSON, with the place it failed.
 ///
 /// A request with neither a body nor a `Content-Type` (a `GET`, say) passes untouched: there is
 /// nothing to check.

@@ -34,7 +34,7 @@ pub enum DuplicateKeys {
 /// The limits a document is checked against.
 ///
 /// ```
-/// use palisade_json::Limits;
+/// use palisade::json::Limits;
 ///
 /// let limits = Limits::default().max_depth(16).max_string_bytes(4096);
 /// assert_eq!(limits.depth(), 16);

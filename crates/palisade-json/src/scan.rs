@@ -203,7 +203,7 @@ pub struct Stats {
 /// [`Rejected`] naming the first rule broken.
 ///
 /// ```
-/// use palisade_json::{validate, Limits, Reason};
+/// use palisade::json::{validate, Limits, Reason};
 ///
 /// assert!(validate(br#"{"a": [1, 2.5, "x"], "b": null}"#, &Limits::default()).is_ok());
 ///

@@ -147,13 +147,13 @@ mod tests {
     use super::*;
     use crate::alg::Alg;
     use crate::claims::{Claims, Registered};
-    use crate::key::Key;
+    use crate::key::JwtKey;
 
     fn verified() -> Verified {
         Verified {
             claims: Claims::new(Registered::default(), serde_json::Map::new()).unwrap(),
             identity: Identity::new("ada", IdentitySource::Jwt),
-            key: Arc::new(Key::hmac(Alg::HS256, &[7; 32]).unwrap()),
+            key: Arc::new(JwtKey::hmac(Alg::HS256, &[7; 32]).unwrap()),
         }
     }
 

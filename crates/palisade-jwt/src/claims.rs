@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Reason, TokenError};
+use crate::error::{TokenError, TokenReason};
 
 /// A claims set as JSON: the default claims type.
 pub type ClaimsMap = Map<String, Value>;
@@ -36,13 +36,13 @@ impl Registered {
     ///
     /// # Errors
     ///
-    /// [`Reason::InvalidClaim`] naming the claim.
+    /// [`TokenReason::InvalidClaim`] naming the claim.
     pub fn from_claims(claims: &Map<String, Value>) -> Result<Self, TokenError> {
         let text = |name: &'static str| -> Result<Option<String>, TokenError> {
             match claims.get(name) {
                 None => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(TokenError::claim(Reason::InvalidClaim, name)),
+                Some(_) => Err(TokenError::claim(TokenReason::InvalidClaim, name)),
             }
         };
         let date = |name: &'static str| -> Result<Option<i64>, TokenError> {
@@ -50,8 +50,8 @@ impl Registered {
                 None => Ok(None),
                 Some(Value::Number(n)) => numeric_date(n)
                     .map(Some)
-                    .ok_or_else(|| TokenError::claim(Reason::InvalidClaim, name)),
-                Some(_) => Err(TokenError::claim(Reason::InvalidClaim, name)),
+                    .ok_or_else(|| TokenError::claim(TokenReason::InvalidClaim, name)),
+                Some(_) => Err(TokenError::claim(TokenReason::InvalidClaim, name)),
             }
         };
         let aud = match claims.get("aud") {
@@ -61,8 +61,8 @@ impl Registered {
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| TokenError::claim(Reason::InvalidClaim, "aud"))?,
-            Some(_) => return Err(TokenError::claim(Reason::InvalidClaim, "aud")),
+                .ok_or_else(|| TokenError::claim(TokenReason::InvalidClaim, "aud"))?,
+            Some(_) => return Err(TokenError::claim(TokenReason::InvalidClaim, "aud")),
         };
         Ok(Self {
             iss: text("iss")?,
@@ -202,7 +202,7 @@ mod tests {
             (r#"{"iat":9007199254740993}"#, "iat"),
         ] {
             let error = registered(json).unwrap_err();
-            assert_eq!(error.reason(), Reason::InvalidClaim, "{json}");
+            assert_eq!(error.reason(), TokenReason::InvalidClaim, "{json}");
             assert_eq!(error.claim_name(), Some(claim), "{json}");
         }
     }

@@ -7,7 +7,7 @@ use std::fmt;
 /// token, a claim's value or key material.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Reason {
+pub enum TokenReason {
     /// No token was sent.
     Missing,
     /// More than one token was sent (two `Authorization` headers, a header and a cookie).
@@ -50,7 +50,7 @@ pub enum Reason {
     KeysUnavailable,
 }
 
-impl Reason {
+impl TokenReason {
     /// Every reason.
     pub const ALL: [Self; 20] = [
         Self::Missing,
@@ -130,22 +130,22 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
+impl fmt::Display for TokenReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.describe())
     }
 }
 
-/// A refused token: the [`Reason`], and for claim failures the claim's name.
+/// A refused token: the [`TokenReason`], and for claim failures the claim's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenError {
-    reason: Reason,
+    reason: TokenReason,
     claim: Option<&'static str>,
 }
 
 impl TokenError {
     /// A refusal for `reason`.
-    pub fn new(reason: Reason) -> Self {
+    pub fn new(reason: TokenReason) -> Self {
         Self {
             reason,
             claim: None,
@@ -153,7 +153,7 @@ impl TokenError {
     }
 
     /// A refusal about the registered claim `claim` (`"exp"`, `"aud"`, ...).
-    pub(crate) fn claim(reason: Reason, claim: &'static str) -> Self {
+    pub(crate) fn claim(reason: TokenReason, claim: &'static str) -> Self {
         Self {
             reason,
             claim: Some(claim),
@@ -161,7 +161,7 @@ impl TokenError {
     }
 
     /// Why.
-    pub fn reason(&self) -> Reason {
+    pub fn reason(&self) -> TokenReason {
         self.reason
     }
 
@@ -171,8 +171,8 @@ impl TokenError {
     }
 }
 
-impl From<Reason> for TokenError {
-    fn from(reason: Reason) -> Self {
+impl From<TokenReason> for TokenError {
+    fn from(reason: TokenReason) -> Self {
         Self::new(reason)
     }
 }
@@ -194,9 +194,10 @@ mod tests {
 
     #[test]
     fn labels_are_unique_and_descriptions_general() {
-        let labels: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.label()).collect();
-        assert_eq!(labels.len(), Reason::ALL.len());
-        for reason in Reason::ALL {
+        let labels: std::collections::HashSet<_> =
+            TokenReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), TokenReason::ALL.len());
+        for reason in TokenReason::ALL {
             assert!(!reason.describe().is_empty());
             assert!(!reason.describe().contains('{'));
         }

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::alg::Alg;
-use crate::key::{JwkOptions, Key, KeySet};
+use crate::key::{JwkOptions, JwtKey, JwtKeySet};
 use crate::rules::Rules;
 use crate::verify::Verifier;
 
@@ -36,7 +36,7 @@ fn sign(signing_input: &str) -> String {
 ///
 /// When an invariant breaks.
 pub fn token(data: &[u8]) {
-    let keys = KeySet::new([Key::hmac(Alg::HS256, SECRET).expect("a valid secret")]);
+    let keys = JwtKeySet::new([JwtKey::hmac(Alg::HS256, SECRET).expect("a valid secret")]);
     let verifier = Verifier::new(keys, Rules::new().with_audiences(["api"]));
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
     let text = std::str::from_utf8(data).ok();
@@ -94,8 +94,8 @@ pub fn token(data: &[u8]) {
 ///
 /// When an invariant breaks.
 pub fn jwks(data: &[u8]) {
-    let public = KeySet::from_jwks(data, &JwkOptions::default());
-    let with_secrets = KeySet::from_jwks(
+    let public = JwtKeySet::from_jwks(data, &JwkOptions::default());
+    let with_secrets = JwtKeySet::from_jwks(
         data,
         &JwkOptions {
             allow_symmetric: true,
@@ -145,10 +145,10 @@ pub fn now() -> SystemTime {
 ///
 /// When an invariant breaks.
 pub fn key_der(data: &[u8]) {
-    if let Ok(key) = Key::from_der(Alg::RS256, data) {
+    if let Ok(key) = JwtKey::from_der(Alg::RS256, data) {
         assert!(crate::key::rsa_modulus_bits(&key).is_some_and(|b| b >= crate::key::MIN_RSA_BITS));
     }
-    if let Ok(key) = Key::from_pem(Alg::PS256, data) {
+    if let Ok(key) = JwtKey::from_pem(Alg::PS256, data) {
         assert!(crate::key::rsa_modulus_bits(&key).is_some_and(|b| b >= crate::key::MIN_RSA_BITS));
     }
     // The DER inside a PEM wrapper, so the fuzzer's bytes reach the parser both ways.
@@ -156,7 +156,7 @@ pub fn key_der(data: &[u8]) {
         "-----BEGIN RSA PUBLIC KEY-----\n{}\n-----END RSA PUBLIC KEY-----\n",
         base64::engine::general_purpose::STANDARD.encode(data)
     );
-    if let Ok(key) = Key::from_pem(Alg::RS256, pem.as_bytes()) {
+    if let Ok(key) = JwtKey::from_pem(Alg::RS256, pem.as_bytes()) {
         assert!(crate::key::rsa_modulus_bits(&key).is_some_and(|b| b >= crate::key::MIN_RSA_BITS));
     }
 }
@@ -447,11 +447,11 @@ fn names_media_type(value: &str, expected: &str) -> bool {
 /// When an invariant breaks.
 pub fn structured(input: &TokenInput) -> usize {
     let keys = || {
-        KeySet::new([
-            Key::hmac(Alg::HS256, SECRET)
+        JwtKeySet::new([
+            JwtKey::hmac(Alg::HS256, SECRET)
                 .expect("a valid secret")
                 .with_kid("a"),
-            Key::hmac(Alg::HS512, SECRET_B)
+            JwtKey::hmac(Alg::HS512, SECRET_B)
                 .expect("a valid secret")
                 .with_kid("b"),
         ])

@@ -1,6 +1,6 @@
 //! Verification keys, each pinned to one algorithm, and key sets.
 //!
-//! A [`Key`] carries the one [`Alg`] it verifies: from configuration for a PEM, DER or secret,
+//! A [`JwtKey`] carries the one [`Alg`] it verifies: from configuration for a PEM, DER or secret,
 //! and for a JWK from its `alg`, else its `kty` and `crv` (`P-256` is `ES256`, `Ed25519` is
 //! `EdDSA`; an RSA key without `alg` takes [`JwkOptions::rsa_alg`], `RS256` by default). A token
 //! is only ever checked with a key whose algorithm is the token's `alg`, so neither `none` nor an
@@ -26,16 +26,16 @@ pub const MAX_JWKS_KEYS: usize = 100;
 
 /// A key that verifies signatures of exactly one algorithm.
 #[derive(Clone)]
-pub struct Key {
+pub struct JwtKey {
     kid: Option<String>,
     alg: Alg,
     decoding: DecodingKey,
 }
 
-impl fmt::Debug for Key {
+impl fmt::Debug for JwtKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // No key material, not even a public key's: it identifies the deployment.
-        f.debug_struct("Key")
+        f.debug_struct("JwtKey")
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .finish_non_exhaustive()
@@ -106,7 +106,7 @@ fn bits(integer: &[u8]) -> usize {
 
 /// The bits of an RSA key's modulus (`None` for other keys), for the fuzz harness.
 #[cfg(feature = "__fuzz")]
-pub(crate) fn rsa_modulus_bits(key: &Key) -> Option<usize> {
+pub(crate) fn rsa_modulus_bits(key: &JwtKey) -> Option<usize> {
     match key.decoding.kind() {
         DecodingKeyKind::SecretOrDer(der) if key.alg.key_kind() == KeyKind::Rsa => {
             rsa_modulus(der).map(bits)
@@ -172,7 +172,7 @@ fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     rest.split_at_checked(length)
 }
 
-impl Key {
+impl JwtKey {
     /// An HMAC secret for `alg` (`HS256`, `HS384` or `HS512`), at least as long as the hash.
     ///
     /// # Errors
@@ -464,15 +464,15 @@ pub struct Skipped {
 
 /// The keys a token may be checked against, by `kid`.
 #[derive(Clone, Debug, Default)]
-pub struct KeySet {
-    keys: Vec<Arc<Key>>,
+pub struct JwtKeySet {
+    keys: Vec<Arc<JwtKey>>,
     by_kid: HashMap<String, Vec<usize>>,
     skipped: Vec<Skipped>,
 }
 
-impl KeySet {
+impl JwtKeySet {
     /// A set of the given keys.
-    pub fn new(keys: impl IntoIterator<Item = Key>) -> Self {
+    pub fn new(keys: impl IntoIterator<Item = JwtKey>) -> Self {
         let mut set = Self::default();
         for key in keys {
             set.push(key);
@@ -480,7 +480,7 @@ impl KeySet {
         set
     }
 
-    fn push(&mut self, key: Key) {
+    fn push(&mut self, key: JwtKey) {
         if let Some(kid) = &key.kid {
             self.by_kid
                 .entry(kid.clone())
@@ -517,7 +517,7 @@ impl KeySet {
                 .then(|| serde_json::from_value::<Jwk>(value.clone()).ok())
                 .flatten()
                 .ok_or(KeyError::Unreadable)
-                .and_then(|jwk| Key::from_parsed_jwk(&jwk, options));
+                .and_then(|jwk| JwtKey::from_parsed_jwk(&jwk, options));
             match parsed {
                 Ok(key) => set.push(key),
                 Err(error) => set.skipped.push(Skipped { kid, error }),
@@ -533,19 +533,19 @@ impl KeySet {
     ///
     /// # Errors
     ///
-    /// As [`from_jwks`](Self::from_jwks) and [`Key::from_jwk`].
+    /// As [`from_jwks`](Self::from_jwks) and [`JwtKey::from_jwk`].
     pub fn from_jwk_or_jwks(document: &[u8], options: &JwkOptions) -> Result<Self, KeyError> {
         let value: serde_json::Value =
             serde_json::from_slice(document).map_err(|_| KeyError::Unreadable)?;
         if value.get("keys").is_some() {
             Self::from_jwks(document, options)
         } else {
-            Ok(Self::new([Key::from_jwk(document, options)?]))
+            Ok(Self::new([JwtKey::from_jwk(document, options)?]))
         }
     }
 
     /// The keys used.
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Key> {
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &JwtKey> {
         self.keys.iter().map(AsRef::as_ref)
     }
 
@@ -569,7 +569,7 @@ impl KeySet {
     /// [`MAX_KIDLESS_CANDIDATES`]).
     pub(crate) fn candidates<'s>(&'s self, kid: Option<&str>, alg: Alg) -> Candidates<'s> {
         let Some(kid) = kid else {
-            let keys: Vec<&Arc<Key>> = self
+            let keys: Vec<&Arc<JwtKey>> = self
                 .keys
                 .iter()
                 .filter(|key| key.alg == alg)
@@ -586,7 +586,7 @@ impl KeySet {
         let Some(indices) = self.by_kid.get(kid) else {
             return Candidates::UnknownKid;
         };
-        let keys: Vec<&Arc<Key>> = indices
+        let keys: Vec<&Arc<JwtKey>> = indices
             .iter()
             .filter_map(|i| self.keys.get(*i))
             .filter(|key| key.alg == alg)
@@ -599,7 +599,7 @@ impl KeySet {
     }
 
     /// Whether `key` (by identity) is still in this set.
-    pub(crate) fn holds(&self, key: &Arc<Key>) -> bool {
+    pub(crate) fn holds(&self, key: &Arc<JwtKey>) -> bool {
         self.keys.iter().any(|k| Arc::ptr_eq(k, key))
     }
 }
@@ -610,7 +610,7 @@ pub const MAX_KIDLESS_CANDIDATES: usize = 4;
 
 /// The keys a token may be checked against.
 pub(crate) enum Candidates<'s> {
-    Keys(Vec<&'s Arc<Key>>),
+    Keys(Vec<&'s Arc<JwtKey>>),
     /// No key has the `kid`.
     UnknownKid,
     /// Keys have the `kid` (or there are keys), but none of the token's algorithm.
@@ -623,8 +623,8 @@ mod tests {
 
     const RSA_N: &str = "n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQHz_AJmSCpMaJMRBSFKrKb2wqVwGU_NsYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqFEHYpPe7Tpe-OfVfHd1E6cS6M1FZcD1NNLYD5lFHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0FVbb9k3-tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__kRhuaxwUkRz5iaiQkqgc5gHdrNP5zw";
 
-    fn jwk(json: &str) -> Result<Key, KeyError> {
-        Key::from_jwk(json.as_bytes(), &JwkOptions::default())
+    fn jwk(json: &str) -> Result<JwtKey, KeyError> {
+        JwtKey::from_jwk(json.as_bytes(), &JwkOptions::default())
     }
 
     #[test]
@@ -641,7 +641,7 @@ mod tests {
             rsa_alg: Alg::PS512,
             ..JwkOptions::default()
         };
-        let entra = Key::from_jwk(rsa.as_bytes(), &options).unwrap();
+        let entra = JwtKey::from_jwk(rsa.as_bytes(), &options).unwrap();
         assert_eq!(entra.alg(), Alg::PS512);
     }
 
@@ -676,19 +676,19 @@ mod tests {
             ..JwkOptions::default()
         };
         assert_eq!(
-            Key::from_jwk(br#"{"kty":"oct","alg":"HS256","k":"c2VjcmV0"}"#, &allow).unwrap_err(),
+            JwtKey::from_jwk(br#"{"kty":"oct","alg":"HS256","k":"c2VjcmV0"}"#, &allow).unwrap_err(),
             KeyError::SecretTooShort { min: 32 }
         );
         assert_eq!(
-            Key::hmac(Alg::RS256, &[0; 64]).unwrap_err(),
+            JwtKey::hmac(Alg::RS256, &[0; 64]).unwrap_err(),
             KeyError::WrongKind
         );
         assert_eq!(
-            Key::hmac(Alg::HS512, &[0; 63]).unwrap_err(),
+            JwtKey::hmac(Alg::HS512, &[0; 63]).unwrap_err(),
             KeyError::SecretTooShort { min: 64 }
         );
         assert_eq!(
-            Key::from_pem(Alg::HS256, b"-----BEGIN PUBLIC KEY-----").unwrap_err(),
+            JwtKey::from_pem(Alg::HS256, b"-----BEGIN PUBLIC KEY-----").unwrap_err(),
             KeyError::WrongKind
         );
         assert_eq!(
@@ -709,7 +709,7 @@ mod tests {
                 "not a key"
             ]}}"#
         );
-        let set = KeySet::from_jwks(doc.as_bytes(), &JwkOptions::default()).unwrap();
+        let set = JwtKeySet::from_jwks(doc.as_bytes(), &JwkOptions::default()).unwrap();
         assert_eq!(set.len(), 1);
         assert_eq!(set.skipped().len(), 4);
         assert!(
@@ -728,16 +728,16 @@ mod tests {
             Candidates::Keys(_)
         ));
         assert_eq!(
-            KeySet::from_jwks(br#"{"keys":[]}"#, &JwkOptions::default()).unwrap_err(),
+            JwtKeySet::from_jwks(br#"{"keys":[]}"#, &JwkOptions::default()).unwrap_err(),
             KeyError::NoUsableKey
         );
         assert_eq!(
-            KeySet::from_jwks(br#"{"key":[]}"#, &JwkOptions::default()).unwrap_err(),
+            JwtKeySet::from_jwks(br#"{"key":[]}"#, &JwkOptions::default()).unwrap_err(),
             KeyError::Unreadable
         );
         let many = format!(r#"{{"keys":[{}]}}"#, vec!["{}"; 101].join(","));
         assert_eq!(
-            KeySet::from_jwks(many.as_bytes(), &JwkOptions::default()).unwrap_err(),
+            JwtKeySet::from_jwks(many.as_bytes(), &JwkOptions::default()).unwrap_err(),
             KeyError::TooManyKeys
         );
     }

@@ -21,9 +21,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::cache::{self, TokenCache};
-use crate::error::{Reason, TokenError};
+use crate::error::{TokenError, TokenReason};
 use crate::jwks::JwksSource;
-use crate::key::KeySet;
+use crate::key::JwtKeySet;
 use crate::rules::{Rules, unix_seconds};
 use crate::sources::{ExtractError, TokenSources};
 use crate::token::DEFAULT_MAX_TOKEN_LEN;
@@ -33,13 +33,13 @@ use crate::verify::{self, IdentityClaims, Verified};
 #[derive(Clone, Debug)]
 pub enum KeySource {
     /// Keys configured once.
-    Static(Arc<KeySet>),
+    Static(Arc<JwtKeySet>),
     /// Keys fetched and refreshed.
     Jwks(JwksSource),
 }
 
-impl From<KeySet> for KeySource {
-    fn from(keys: KeySet) -> Self {
+impl From<JwtKeySet> for KeySource {
+    fn from(keys: JwtKeySet) -> Self {
         Self::Static(Arc::new(keys))
     }
 }
@@ -60,7 +60,9 @@ struct Authority {
 /// The registered claims every rejection may name, for rejections rendered once.
 const CLAIMS: [&str; 8] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti", "typ"];
 
-/// Verifies bearer tokens; see the [crate documentation](crate).
+/// Verifies bearer tokens: the request gets the token's [`Claims`](crate::Claims) and
+/// [`Identity`](palisade_core::Identity), or a `401` problem naming the failed check. Build it
+/// with [`JwtLayer::builder`].
 pub struct JwtLayer<T = Map<String, Value>> {
     shared: Arc<Shared<T>>,
 }
@@ -262,8 +264,8 @@ impl<T> JwtLayerBuilder<T> {
             return Err(BuildError::new("max_token_len", "must be at least 1"));
         }
         BuildError::check_realm(&self.realm)?;
-        let mut rejections = Vec::with_capacity(Reason::ALL.len() * (CLAIMS.len() + 1));
-        for reason in Reason::ALL {
+        let mut rejections = Vec::with_capacity(TokenReason::ALL.len() * (CLAIMS.len() + 1));
+        for reason in TokenReason::ALL {
             rejections.push(render(&self.realm, reason, None));
             for claim in CLAIMS {
                 rejections.push(render(&self.realm, reason, Some(claim)));
@@ -287,8 +289,8 @@ impl<T> JwtLayerBuilder<T> {
 /// The response for a refusal: `401` with an RFC 6750 challenge (no error code when no token
 /// was sent), `400` `invalid_request` for several tokens, or `503` with `Retry-After` when keys
 /// are unavailable.
-fn render(realm: &str, reason: Reason, claim: Option<&'static str>) -> Rejection {
-    if reason == Reason::KeysUnavailable {
+fn render(realm: &str, reason: TokenReason, claim: Option<&'static str>) -> Rejection {
+    if reason == TokenReason::KeysUnavailable {
         let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE)
             .with_type(types::UNAVAILABLE)
             .with_title("Authentication unavailable")
@@ -306,12 +308,12 @@ fn render(realm: &str, reason: Reason, claim: Option<&'static str>) -> Rejection
     let (status, type_uri, title) = match reason {
         // RFC 6750, section 3.1: more than one method of sending a token is `invalid_request`,
         // answered with 400.
-        Reason::Several => (
+        TokenReason::Several => (
             StatusCode::BAD_REQUEST,
             types::AMBIGUOUS_CREDENTIALS,
             "Several tokens",
         ),
-        Reason::Missing => (
+        TokenReason::Missing => (
             StatusCode::UNAUTHORIZED,
             types::UNAUTHENTICATED,
             "Authentication required",
@@ -330,11 +332,11 @@ fn render(realm: &str, reason: Reason, claim: Option<&'static str>) -> Rejection
     if let Some(claim) = claim {
         problem = problem.with_extension("claim", claim);
     }
-    let challenge = if reason == Reason::Missing {
+    let challenge = if reason == TokenReason::Missing {
         // RFC 6750, section 3.1: no error code when the request had no token.
         format!("Bearer realm=\"{realm}\"")
     } else {
-        let error = if reason == Reason::Several {
+        let error = if reason == TokenReason::Several {
             "invalid_request"
         } else {
             "invalid_token"
@@ -348,7 +350,7 @@ fn render(realm: &str, reason: Reason, claim: Option<&'static str>) -> Rejection
 
 impl<T> Shared<T> {
     fn rejection(&self, error: TokenError) -> Rejection {
-        let reason = Reason::ALL
+        let reason = TokenReason::ALL
             .iter()
             .position(|r| *r == error.reason())
             .unwrap_or(0);
@@ -368,12 +370,12 @@ impl<T> Shared<T> {
             None => 0,
             Some(by_issuer) => *iss
                 .and_then(|iss| by_issuer.get(iss))
-                .ok_or(TokenError::new(Reason::BadSignature))?,
+                .ok_or(TokenError::new(TokenReason::BadSignature))?,
         };
         self.authorities
             .get(index)
             .map(|authority| (index, authority))
-            .ok_or(TokenError::new(Reason::BadSignature))
+            .ok_or(TokenError::new(TokenReason::BadSignature))
     }
 }
 
@@ -425,7 +427,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
         let key = match verify::check_signature(&decoded.parsed, &keys, &authority.rules) {
             Ok(key) => key,
             Err(error)
-                if error.reason() == Reason::UnknownKey
+                if error.reason() == TokenReason::UnknownKey
                     && matches!(authority.keys, KeySource::Jwks(_)) =>
             {
                 return Step::Fetch;
@@ -451,18 +453,18 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
         let decoded = verify::decode(&token, self.max_len)?;
         let (_, authority) = self.authority(decoded.registered.iss.as_deref())?;
         let KeySource::Jwks(source) = &authority.keys else {
-            return Err(Reason::UnknownKey.into());
+            return Err(TokenReason::UnknownKey.into());
         };
         let keys = source
             .keys_or_fetch()
             .await
-            .ok_or(TokenError::new(Reason::KeysUnavailable))?;
+            .ok_or(TokenError::new(TokenReason::KeysUnavailable))?;
         let key = match verify::check_signature(&decoded.parsed, &keys, &authority.rules) {
-            Err(error) if error.reason() == Reason::UnknownKey => {
+            Err(error) if error.reason() == TokenReason::UnknownKey => {
                 let keys = source
                     .refetch_for_unknown_kid()
                     .await
-                    .ok_or(TokenError::new(Reason::UnknownKey))?;
+                    .ok_or(TokenError::new(TokenReason::UnknownKey))?;
                 verify::check_signature(&decoded.parsed, &keys, &authority.rules)?
             }
             other => other?,
@@ -574,9 +576,9 @@ where
                 count("anonymous");
                 return ResponseFuture::calling(self.inner.call(request));
             }
-            Ok(None) => return self.reject(TokenError::new(Reason::Missing), protocol),
+            Ok(None) => return self.reject(TokenError::new(TokenReason::Missing), protocol),
             Err(ExtractError::Several) => {
-                return self.reject(TokenError::new(Reason::Several), protocol);
+                return self.reject(TokenError::new(TokenReason::Several), protocol);
             }
         };
         match shared.verify_now(token, SystemTime::now()) {

@@ -4,10 +4,10 @@
 //! use std::time::Duration;
 //!
 //! use axum::{Extension, Router, routing::get};
-//! use palisade_core::Identity;
-//! use palisade_jwt::{JwksSource, JwtLayer, Rules};
+//! use palisade::Identity;
+//! use palisade::jwt::{JwksSource, JwtLayer, Rules};
 //!
-//! # fn main() -> Result<(), palisade_core::BuildError> {
+//! # fn main() -> Result<(), palisade::BuildError> {
 //! // Keys from the identity provider, found through OIDC discovery, cached and refreshed.
 //! let keys = JwksSource::oidc("https://login.example.com/tenant").build()?;
 //! let jwt = JwtLayer::builder()
@@ -33,17 +33,17 @@
 //! [`TokenSources`]), checked, and the request reaches the inner service with its [`Claims`]
 //! and an [`Identity`](palisade_core::Identity) (subject from `sub`, scopes from `scope` /
 //! `scp` or claims you name, [`IdentityClaims`]) in its extensions; per-route scopes then use
-//! `palisade_core::require_scopes` (`403` with `WWW-Authenticate: Bearer
+//! `palisade::require_scopes` (`403` with `WWW-Authenticate: Bearer
 //! error="insufficient_scope"`). Anything else is `401` with `WWW-Authenticate: Bearer
 //! error="invalid_token"` (RFC 6750) and a problem body naming the failed check in general
-//! words ([`Reason`]), never the token or key material; gRPC callers get `UNAUTHENTICATED`.
+//! words ([`TokenReason`]), never the token or key material; gRPC callers get `UNAUTHENTICATED`.
 //!
 //! # What is checked (RFC 7515, RFC 7519, RFC 8725)
 //!
 //! - **Before decoding**: the token's length ([`DEFAULT_MAX_TOKEN_LEN`], 8 KiB).
 //! - **Structure**: three parts, unpadded canonical base64url, a JSON header naming each
 //!   member once.
-//! - **Algorithm**: pinned by the key, never chosen by the token: each [`Key`] verifies one
+//! - **Algorithm**: pinned by the key, never chosen by the token: each [`JwtKey`] verifies one
 //!   [`Alg`] (from configuration, or a JWK's `alg`, `kty` and `crv`), and a token is only
 //!   checked with keys of its `alg`. `none` is not an algorithm here; an RSA public key can
 //!   never be used as an HMAC secret. JWK `use` and `key_ops` are respected.
@@ -58,8 +58,8 @@
 //!
 //! # Keys
 //!
-//! Static keys ([`Key::from_pem`], [`Key::from_der`], [`Key::from_jwk`],
-//! [`KeySet::from_jwks`], [`Key::hmac`]) or a [`JwksSource`]: a JWKS URL or OIDC discovery,
+//! Static keys ([`JwtKey::from_pem`], [`JwtKey::from_der`], [`JwtKey::from_jwk`],
+//! [`JwtKeySet::from_jwks`], [`JwtKey::hmac`]) or a [`JwksSource`]: a JWKS URL or OIDC discovery,
 //! cached within `Cache-Control` bounds and refreshed in the background; an unknown `kid`
 //! causes at most one fetch per cooldown, shared by all concurrent requests, and no request
 //! waits behind a cooling-down fetch; when the endpoint fails, the last good keys serve for a
@@ -104,9 +104,9 @@ pub use crate::alg::{Alg, KeyKind, UnsupportedAlg};
 pub use crate::backend::{ensure as install_backend, name as backend_name};
 pub use crate::cache::MAX_TTL as CACHE_MAX_TTL;
 pub use crate::claims::{Claims, ClaimsMap, Registered};
-pub use crate::error::{Reason, TokenError};
+pub use crate::error::{TokenError, TokenReason};
 pub use crate::jwks::{JwksError, JwksPolicy, JwksSource, JwksSourceBuilder};
-pub use crate::key::{JwkOptions, Key, KeyError, KeySet};
+pub use crate::key::{JwkOptions, JwtKey, JwtKeySet, KeyError};
 pub use crate::layer::{
     Jwt, JwtLayer, JwtLayerBuilder, KEYS_UNAVAILABLE_RETRY_AFTER, KeySource, ResponseFuture,
 };

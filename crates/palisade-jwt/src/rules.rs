@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::claims::Registered;
-use crate::error::{Reason, TokenError};
+use crate::error::{TokenError, TokenReason};
 use crate::token::{Header, media_type_is};
 
 /// What a token's claims and header must satisfy, besides its signature. Build with
@@ -107,14 +107,14 @@ impl Rules {
     ///
     /// # Errors
     ///
-    /// [`Reason::WrongType`].
+    /// [`TokenReason::WrongType`].
     pub fn check_header(&self, header: &Header) -> Result<(), TokenError> {
         if self.types.is_empty() {
             return Ok(());
         }
         match &header.typ {
             Some(typ) if self.types.iter().any(|t| media_type_is(typ, t)) => Ok(()),
-            _ => Err(TokenError::claim(Reason::WrongType, "typ")),
+            _ => Err(TokenError::claim(TokenReason::WrongType, "typ")),
         }
     }
 
@@ -128,11 +128,11 @@ impl Rules {
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
         match claims.exp {
             None if self.require_exp => {
-                return Err(TokenError::claim(Reason::MissingClaim, "exp"));
+                return Err(TokenError::claim(TokenReason::MissingClaim, "exp"));
             }
             // Expired once `now` reaches `exp` (RFC 7519: "on or after").
             Some(exp) if now >= exp.saturating_add(leeway) => {
-                return Err(TokenError::claim(Reason::Expired, "exp"));
+                return Err(TokenError::claim(TokenReason::Expired, "exp"));
             }
             _ => {}
         }
@@ -140,34 +140,34 @@ impl Rules {
             .nbf
             .is_some_and(|nbf| nbf > now.saturating_add(leeway))
         {
-            return Err(TokenError::claim(Reason::NotYetValid, "nbf"));
+            return Err(TokenError::claim(TokenReason::NotYetValid, "nbf"));
         }
         if claims
             .iat
             .is_some_and(|iat| iat > now.saturating_add(leeway))
         {
-            return Err(TokenError::claim(Reason::IssuedInFuture, "iat"));
+            return Err(TokenError::claim(TokenReason::IssuedInFuture, "iat"));
         }
         if let Some(issuer) = &self.issuer {
             match &claims.iss {
-                None => return Err(TokenError::claim(Reason::MissingClaim, "iss")),
+                None => return Err(TokenError::claim(TokenReason::MissingClaim, "iss")),
                 Some(iss) if iss != issuer => {
-                    return Err(TokenError::claim(Reason::WrongIssuer, "iss"));
+                    return Err(TokenError::claim(TokenReason::WrongIssuer, "iss"));
                 }
                 Some(_) => {}
             }
         }
         if self.audiences.is_empty() {
             if !claims.aud.is_empty() {
-                return Err(TokenError::claim(Reason::WrongAudience, "aud"));
+                return Err(TokenError::claim(TokenReason::WrongAudience, "aud"));
             }
         } else if claims.aud.is_empty() {
-            return Err(TokenError::claim(Reason::MissingClaim, "aud"));
+            return Err(TokenError::claim(TokenReason::MissingClaim, "aud"));
         } else if !claims.aud.iter().any(|aud| self.audiences.contains(aud)) {
-            return Err(TokenError::claim(Reason::WrongAudience, "aud"));
+            return Err(TokenError::claim(TokenReason::WrongAudience, "aud"));
         }
         if self.require_sub && claims.sub.is_none() {
-            return Err(TokenError::claim(Reason::MissingClaim, "sub"));
+            return Err(TokenError::claim(TokenReason::MissingClaim, "sub"));
         }
         Ok(())
     }
@@ -215,7 +215,7 @@ mod tests {
         rules: &Rules,
         claims: &Registered,
         now: i64,
-    ) -> Result<(), (Reason, Option<&'static str>)> {
+    ) -> Result<(), (TokenReason, Option<&'static str>)> {
         rules
             .check_claims(claims, at(now))
             .map_err(|e| (e.reason(), e.claim_name()))
@@ -225,14 +225,14 @@ mod tests {
     #[test]
     fn each_rule_in_a_table() {
         type Change = fn(&mut Registered);
-        type Outcome = Result<(), (Reason, Option<&'static str>)>;
+        type Outcome = Result<(), (TokenReason, Option<&'static str>)>;
         let cases: &[(&str, Change, i64, Outcome)] = &[
             ("valid", |_| {}, NOW, Ok(())),
             (
                 "exp passed beyond leeway",
                 |c| c.exp = Some(NOW - 31),
                 NOW,
-                Err((Reason::Expired, Some("exp"))),
+                Err((TokenReason::Expired, Some("exp"))),
             ),
             (
                 "exp passed within leeway",
@@ -244,56 +244,56 @@ mod tests {
                 "exp exactly now minus leeway",
                 |c| c.exp = Some(NOW - 30),
                 NOW,
-                Err((Reason::Expired, Some("exp"))),
+                Err((TokenReason::Expired, Some("exp"))),
             ),
             (
                 "exp missing",
                 |c| c.exp = None,
                 NOW,
-                Err((Reason::MissingClaim, Some("exp"))),
+                Err((TokenReason::MissingClaim, Some("exp"))),
             ),
             (
                 "nbf in the future",
                 |c| c.nbf = Some(NOW + 31),
                 NOW,
-                Err((Reason::NotYetValid, Some("nbf"))),
+                Err((TokenReason::NotYetValid, Some("nbf"))),
             ),
             ("nbf within leeway", |c| c.nbf = Some(NOW + 30), NOW, Ok(())),
             (
                 "iat in the future",
                 |c| c.iat = Some(NOW + 31),
                 NOW,
-                Err((Reason::IssuedInFuture, Some("iat"))),
+                Err((TokenReason::IssuedInFuture, Some("iat"))),
             ),
             (
                 "iss missing",
                 |c| c.iss = None,
                 NOW,
-                Err((Reason::MissingClaim, Some("iss"))),
+                Err((TokenReason::MissingClaim, Some("iss"))),
             ),
             (
                 "iss differs",
                 |c| c.iss = Some("https://issuer.example/".into()),
                 NOW,
-                Err((Reason::WrongIssuer, Some("iss"))),
+                Err((TokenReason::WrongIssuer, Some("iss"))),
             ),
             (
                 "iss differs in case",
                 |c| c.iss = Some("https://ISSUER.example".into()),
                 NOW,
-                Err((Reason::WrongIssuer, Some("iss"))),
+                Err((TokenReason::WrongIssuer, Some("iss"))),
             ),
             (
                 "aud missing",
                 |c| c.aud.clear(),
                 NOW,
-                Err((Reason::MissingClaim, Some("aud"))),
+                Err((TokenReason::MissingClaim, Some("aud"))),
             ),
             (
                 "aud names another",
                 |c| c.aud = vec!["elsewhere".into()],
                 NOW,
-                Err((Reason::WrongAudience, Some("aud"))),
+                Err((TokenReason::WrongAudience, Some("aud"))),
             ),
             (
                 "aud names one of ours among others",
@@ -315,7 +315,7 @@ mod tests {
         let mut claims = claims();
         assert_eq!(
             check(&rules, &claims, NOW),
-            Err((Reason::WrongAudience, Some("aud")))
+            Err((TokenReason::WrongAudience, Some("aud")))
         );
         claims.aud.clear();
         assert_eq!(check(&rules, &claims, NOW), Ok(()));
@@ -324,7 +324,7 @@ mod tests {
         claims.sub = None;
         assert_eq!(
             check(&rules, &claims, NOW),
-            Err((Reason::MissingClaim, Some("sub")))
+            Err((TokenReason::MissingClaim, Some("sub")))
         );
     }
 
@@ -345,7 +345,7 @@ mod tests {
         for typ in [None, Some("JWT"), Some("id_token+jwt")] {
             assert_eq!(
                 rules.check_header(&header(typ)).unwrap_err().reason(),
-                Reason::WrongType
+                TokenReason::WrongType
             );
         }
         assert!(Rules::new().check_header(&header(None)).is_ok());

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::alg::Alg;
-use crate::error::{Reason, TokenError};
+use crate::error::{TokenError, TokenReason};
 
 /// The default longest token, in bytes (8 KiB): a generous access token with many claims.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -65,50 +65,50 @@ pub struct Parsed<'t> {
 ///
 /// # Errors
 ///
-/// [`Reason::TooLarge`], [`Reason::Malformed`], [`Reason::UnsupportedAlgorithm`],
-/// [`Reason::CriticalHeader`] or [`Reason::NestedToken`].
+/// [`TokenReason::TooLarge`], [`TokenReason::Malformed`], [`TokenReason::UnsupportedAlgorithm`],
+/// [`TokenReason::CriticalHeader`] or [`TokenReason::NestedToken`].
 pub fn parse(token: &str, max_len: usize) -> Result<Parsed<'_>, TokenError> {
     if token.len() > max_len {
-        return Err(Reason::TooLarge.into());
+        return Err(TokenReason::TooLarge.into());
     }
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(Reason::Malformed.into());
+        return Err(TokenReason::Malformed.into());
     };
     if header_b64.is_empty() || payload_b64.is_empty() || signature.is_empty() {
-        return Err(Reason::Malformed.into());
+        return Err(TokenReason::Malformed.into());
     }
     let header_bytes = decode(header_b64)?;
     if !is_json_object(&header_bytes) || !members_unique(&header_bytes) {
-        return Err(Reason::Malformed.into());
+        return Err(TokenReason::Malformed.into());
     }
-    let raw: RawHeader<'_> =
-        serde_json::from_slice(&header_bytes).map_err(|_| TokenError::new(Reason::Malformed))?;
+    let raw: RawHeader<'_> = serde_json::from_slice(&header_bytes)
+        .map_err(|_| TokenError::new(TokenReason::Malformed))?;
     let alg: Alg = raw
         .alg
         .parse()
-        .map_err(|_| TokenError::new(Reason::UnsupportedAlgorithm))?;
+        .map_err(|_| TokenError::new(TokenReason::UnsupportedAlgorithm))?;
     if raw.crit.is_some() {
-        return Err(Reason::CriticalHeader.into());
+        return Err(TokenReason::CriticalHeader.into());
     }
     if raw
         .cty
         .as_deref()
         .is_some_and(|cty| media_type_is(cty, "jwt"))
     {
-        return Err(Reason::NestedToken.into());
+        return Err(TokenReason::NestedToken.into());
     }
     // The signature is decoded by the verifier; check its form here so every part is held to
     // the same rule.
     if !is_canonical_base64url(signature) {
-        return Err(Reason::Malformed.into());
+        return Err(TokenReason::Malformed.into());
     }
     let payload = decode(payload_b64)?;
     let signing_input = token
         .get(..header_b64.len() + 1 + payload_b64.len())
-        .ok_or(TokenError::new(Reason::Malformed))?;
+        .ok_or(TokenError::new(TokenReason::Malformed))?;
     Ok(Parsed {
         header: Header {
             alg,
@@ -204,7 +204,7 @@ fn members_unique(bytes: &[u8]) -> bool {
 pub(crate) fn decode(part: &str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| TokenError::new(Reason::Malformed))
+        .map_err(|_| TokenError::new(TokenReason::Malformed))
 }
 
 /// Whether `part` is unpadded base64url whose last character carries no stray bits.
@@ -291,7 +291,7 @@ mod tests {
         format!("{}.{}.c2ln", b64(header), b64(payload))
     }
 
-    fn reason(token: &str) -> Reason {
+    fn reason(token: &str) -> TokenReason {
         parse(token, DEFAULT_MAX_TOKEN_LEN).unwrap_err().reason()
     }
 
@@ -345,7 +345,7 @@ mod tests {
             ),
             format!("{}.{payload}.c2ln", b64(r#"{"alg":256}"#)),
         ] {
-            assert_eq!(reason(&bad), Reason::Malformed, "{bad}");
+            assert_eq!(reason(&bad), TokenReason::Malformed, "{bad}");
         }
     }
 
@@ -354,7 +354,7 @@ mod tests {
         let mut header = br#"{"alg":"HS256","x":""#.to_vec();
         header.extend_from_slice(b"\xFF\"}");
         let token = format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(&header));
-        assert_eq!(reason(&token), Reason::Malformed);
+        assert_eq!(reason(&token), TokenReason::Malformed);
     }
 
     #[test]
@@ -363,7 +363,7 @@ mod tests {
             let header = format!(r#"{{"alg":"{alg}"}}"#);
             assert_eq!(
                 reason(&token(&header, "{}")),
-                Reason::UnsupportedAlgorithm,
+                TokenReason::UnsupportedAlgorithm,
                 "{alg}"
             );
         }
@@ -378,13 +378,17 @@ mod tests {
         ] {
             assert_eq!(
                 reason(&token(header, "{}")),
-                Reason::CriticalHeader,
+                TokenReason::CriticalHeader,
                 "{header}"
             );
         }
         for cty in ["JWT", "jwt", "application/jwt", "APPLICATION/JWT"] {
             let header = format!(r#"{{"alg":"HS256","cty":"{cty}"}}"#);
-            assert_eq!(reason(&token(&header, "{}")), Reason::NestedToken, "{cty}");
+            assert_eq!(
+                reason(&token(&header, "{}")),
+                TokenReason::NestedToken,
+                "{cty}"
+            );
         }
         let header = r#"{"alg":"HS256","cty":"json"}"#;
         assert!(parse(&token(header, "{}"), DEFAULT_MAX_TOKEN_LEN).is_ok());
@@ -393,11 +397,11 @@ mod tests {
     #[test]
     fn the_length_is_capped_before_decoding() {
         let long = format!("{}.{}.c2ln", "A".repeat(9000), b64("{}"));
-        assert_eq!(reason(&long), Reason::TooLarge);
+        assert_eq!(reason(&long), TokenReason::TooLarge);
         let token = token(r#"{"alg":"HS256"}"#, "{}");
         assert_eq!(
             parse(&token, token.len() - 1).unwrap_err().reason(),
-            Reason::TooLarge
+            TokenReason::TooLarge
         );
         assert!(parse(&token, token.len()).is_ok());
     }
@@ -441,7 +445,7 @@ mod tests {
             let rules = crate::rules::Rules::new().with_types(["at+jwt"]);
             assert_eq!(
                 rules.check_header(&parsed.header).unwrap_err().reason(),
-                Reason::WrongType
+                TokenReason::WrongType
             );
         }
     }

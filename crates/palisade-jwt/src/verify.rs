@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::claims::{Claims, Registered};
-use crate::error::{Reason, TokenError};
-use crate::key::{Candidates, Key, KeySet};
+use crate::error::{TokenError, TokenReason};
+use crate::key::{Candidates, JwtKey, JwtKeySet};
 use crate::rules::Rules;
 use crate::token::{self, DEFAULT_MAX_TOKEN_LEN, Header, Parsed, media_type_is};
 
@@ -24,8 +24,8 @@ pub(crate) struct Decoded<'t> {
 /// Splits `token`, decodes it and reads its registered claims.
 pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, TokenError> {
     let parsed = token::parse(token, max_len)?;
-    let claims: Map<String, Value> =
-        serde_json::from_slice(&parsed.payload).map_err(|_| TokenError::new(Reason::Malformed))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&parsed.payload)
+        .map_err(|_| TokenError::new(TokenReason::Malformed))?;
     let registered = Registered::from_claims(&claims)?;
     Ok(Decoded {
         parsed,
@@ -38,18 +38,18 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, TokenEr
 /// verified.
 pub(crate) fn check_signature(
     parsed: &Parsed<'_>,
-    keys: &KeySet,
+    keys: &JwtKeySet,
     rules: &Rules,
-) -> Result<Arc<Key>, TokenError> {
+) -> Result<Arc<JwtKey>, TokenError> {
     rules.check_header(&parsed.header)?;
     match keys.candidates(parsed.header.kid.as_deref(), parsed.header.alg) {
-        Candidates::UnknownKid => Err(Reason::UnknownKey.into()),
-        Candidates::WrongAlg => Err(Reason::AlgorithmMismatch.into()),
+        Candidates::UnknownKid => Err(TokenReason::UnknownKey.into()),
+        Candidates::WrongAlg => Err(TokenReason::AlgorithmMismatch.into()),
         Candidates::Keys(candidates) => candidates
             .into_iter()
             .find(|key| key.verifies(parsed.signing_input.as_bytes(), parsed.signature))
             .cloned()
-            .ok_or_else(|| Reason::BadSignature.into()),
+            .ok_or_else(|| TokenReason::BadSignature.into()),
     }
 }
 
@@ -81,7 +81,7 @@ impl IdentityClaims {
     ///
     /// # Errors
     ///
-    /// [`Reason::MissingClaim`] when the subject claim is absent, not a string, or empty: an
+    /// [`TokenReason::MissingClaim`] when the subject claim is absent, not a string, or empty: an
     /// identity without a subject would make every such caller one and the same.
     pub(crate) fn identity(
         &self,
@@ -93,8 +93,8 @@ impl IdentityClaims {
             .and_then(Value::as_str)
             .filter(|subject| !subject.is_empty())
             .ok_or_else(|| match self.subject.as_str() {
-                "sub" => TokenError::claim(Reason::MissingClaim, "sub"),
-                _ => TokenError::new(Reason::MissingClaim),
+                "sub" => TokenError::claim(TokenReason::MissingClaim, "sub"),
+                _ => TokenError::new(TokenReason::MissingClaim),
             })?;
         let mut scopes: Vec<&str> = Vec::new();
         for name in &self.scopes {
@@ -134,7 +134,7 @@ pub struct Verified<T = Map<String, Value>> {
     pub claims: Claims<T>,
     /// The caller.
     pub identity: Identity,
-    pub(crate) key: Arc<Key>,
+    pub(crate) key: Arc<JwtKey>,
 }
 
 impl<T> Clone for Verified<T> {
@@ -149,7 +149,7 @@ impl<T> Clone for Verified<T> {
 
 impl<T> Verified<T> {
     /// The key that verified the signature.
-    pub fn key(&self) -> &Key {
+    pub fn key(&self) -> &JwtKey {
         &self.key
     }
 }
@@ -157,7 +157,7 @@ impl<T> Verified<T> {
 /// Completes a verification: claims at `now`, then the typed view and the identity.
 pub(crate) fn finish<T: DeserializeOwned + 'static>(
     decoded: Decoded<'_>,
-    key: Arc<Key>,
+    key: Arc<JwtKey>,
     rules: &Rules,
     identity: &IdentityClaims,
     now: SystemTime,
@@ -172,7 +172,7 @@ pub(crate) fn finish<T: DeserializeOwned + 'static>(
             .as_deref()
             .is_some_and(|typ| media_type_is(typ, "at+jwt"))
     {
-        return Err(TokenError::claim(Reason::MissingClaim, "sub"));
+        return Err(TokenError::claim(TokenReason::MissingClaim, "sub"));
     }
     let identity = identity.identity(
         &decoded.claims,
@@ -180,7 +180,7 @@ pub(crate) fn finish<T: DeserializeOwned + 'static>(
         decoded.registered.iss.as_deref(),
     )?;
     let claims = Claims::new(decoded.registered, decoded.claims)
-        .map_err(|_| TokenError::new(Reason::ClaimsShape))?;
+        .map_err(|_| TokenError::new(TokenReason::ClaimsShape))?;
     Ok(Verified {
         claims,
         identity,
@@ -192,11 +192,11 @@ pub(crate) fn finish<T: DeserializeOwned + 'static>(
 /// configured rather than fetched.
 ///
 /// ```
-/// use palisade_jwt::{Alg, Key, KeySet, Reason, Rules, Verifier};
+/// use palisade::jwt::{Alg, JwtKey, JwtKeySet, TokenReason, Rules, Verifier};
 ///
 /// let secret = b"a 32-byte secret for HS256 tests";
 /// let verifier = Verifier::new(
-///     KeySet::new([Key::hmac(Alg::HS256, secret).unwrap()]),
+///     JwtKeySet::new([JwtKey::hmac(Alg::HS256, secret).unwrap()]),
 ///     Rules::new().with_require_exp(false),
 /// );
 /// // {"alg":"HS256"} . {"sub":"ada"} . HMAC-SHA256
@@ -206,11 +206,11 @@ pub(crate) fn finish<T: DeserializeOwned + 'static>(
 /// assert_eq!(verified.identity.subject(), "ada");
 ///
 /// let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZGEifQ.c2ln";
-/// assert_eq!(verifier.verify(forged).unwrap_err().reason(), Reason::UnsupportedAlgorithm);
+/// assert_eq!(verifier.verify(forged).unwrap_err().reason(), TokenReason::UnsupportedAlgorithm);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Verifier {
-    keys: Arc<KeySet>,
+    keys: Arc<JwtKeySet>,
     rules: Rules,
     identity: IdentityClaims,
     max_len: usize,
@@ -218,7 +218,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// Verifies against `keys` under `rules`, tokens of at most 8 KiB.
-    pub fn new(keys: KeySet, rules: Rules) -> Self {
+    pub fn new(keys: JwtKeySet, rules: Rules) -> Self {
         Self {
             keys: Arc::new(keys),
             rules,

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use palisade_jwt::{JwkOptions, Key, KeySet, Reason, Rules, Verifier};
+use palisade_jwt::{JwkOptions, JwtKey, JwtKeySet, Rules, TokenReason, Verifier};
 use serde_json::Value;
 
 fn cookbook(path: &str) -> Value {
@@ -29,8 +29,8 @@ fn verifier(example: &Value) -> Result<Verifier, palisade_jwt::KeyError> {
         allow_symmetric: true,
         rsa_alg,
     };
-    let key = Key::from_jwk(example["input"]["key"].to_string().as_bytes(), &options)?;
-    Ok(Verifier::new(KeySet::new([key]), Rules::new()))
+    let key = JwtKey::from_jwk(example["input"]["key"].to_string().as_bytes(), &options)?;
+    Ok(Verifier::new(JwtKeySet::new([key]), Rules::new()))
 }
 
 fn compact(example: &Value) -> &str {
@@ -59,18 +59,18 @@ fn an_rsa_key_pinned_to_one_algorithm_refuses_the_other() {
     // The PSS example against the same key pinned to RS256 (what a JWK without `alg` gets by
     // default): the token does not choose.
     let example = cookbook("jws/4_2.rsa-pss_signature.json");
-    let key = Key::from_jwk(
+    let key = JwtKey::from_jwk(
         example["input"]["key"].to_string().as_bytes(),
         &JwkOptions::default(),
     )
     .unwrap();
-    let verifier = Verifier::new(KeySet::new([key]), Rules::new());
+    let verifier = Verifier::new(JwtKeySet::new([key]), Rules::new());
     assert_eq!(
         verifier
             .verify_signature_only(compact(&example))
             .unwrap_err()
             .reason(),
-        Reason::AlgorithmMismatch
+        TokenReason::AlgorithmMismatch
     );
 }
 
@@ -87,7 +87,7 @@ fn hmac_verifies_and_a_changed_byte_does_not() {
             .verify_signature_only(&tampered)
             .unwrap_err()
             .reason(),
-        Reason::BadSignature
+        TokenReason::BadSignature
     );
 }
 
@@ -111,7 +111,7 @@ fn unsupported_or_unsafe_forms_are_refused() {
             .verify_signature_only(compact(&example))
             .unwrap_err()
             .reason(),
-        Reason::UnsupportedAlgorithm
+        TokenReason::UnsupportedAlgorithm
     );
     // Detached content (an empty payload part) is not a compact JWT.
     let example = cookbook("jws/4_5.signature_with_detached_content.json");
@@ -121,7 +121,7 @@ fn unsupported_or_unsafe_forms_are_refused() {
             .verify_signature_only(compact(&example))
             .unwrap_err()
             .reason(),
-        Reason::Malformed
+        TokenReason::Malformed
     );
 }
 
@@ -133,12 +133,13 @@ fn the_cookbook_keys_load_as_jwks() {
         "jwk/3_4.rsa_private_key.json",
     ] {
         let jwk = cookbook(path);
-        let set = KeySet::from_jwk_or_jwks(jwk.to_string().as_bytes(), &JwkOptions::default());
+        let set = JwtKeySet::from_jwk_or_jwks(jwk.to_string().as_bytes(), &JwkOptions::default());
         // 3.1 is a P-521 key: unsupported; the RSA keys load.
         assert_eq!(set.is_ok(), !path.contains("ec_public"), "{path}: {set:?}");
     }
     let symmetric = cookbook("jwk/3_5.symmetric_key_mac_computation.json");
     assert!(
-        KeySet::from_jwk_or_jwks(symmetric.to_string().as_bytes(), &JwkOptions::default()).is_err()
+        JwtKeySet::from_jwk_or_jwks(symmetric.to_string().as_bytes(), &JwkOptions::default())
+            .is_err()
     );
 }

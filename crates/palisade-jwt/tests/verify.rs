@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::{Algorithm, Header};
-use palisade_jwt::{Alg, IdentityClaims, JwkOptions, Key, KeySet, Reason, Rules, Verifier};
+use palisade_jwt::{
+    Alg, IdentityClaims, JwkOptions, JwtKey, JwtKeySet, Rules, TokenReason, Verifier,
+};
 use palisade_test_support::jwt::{TestKey, claims, now};
 use serde_json::{Value, json};
 
@@ -16,8 +18,8 @@ fn rules() -> Rules {
     Rules::new().with_issuer(ISS).with_audiences([AUD])
 }
 
-/// Every signing key of the tests with its public key as a `Key`, by PEM and by JWK.
-fn pairs() -> Vec<(TestKey, Key, Key)> {
+/// Every signing key of the tests with its public key as a `JwtKey`, by PEM and by JWK.
+fn pairs() -> Vec<(TestKey, JwtKey, JwtKey)> {
     let mut pairs = Vec::new();
     for (alg, ours) in [
         (Algorithm::RS256, Alg::RS256),
@@ -30,7 +32,7 @@ fn pairs() -> Vec<(TestKey, Key, Key)> {
         let key = TestKey::rsa_a("rsa", alg);
         pairs.push((
             key.clone(),
-            Key::from_pem(ours, key.public_pem.unwrap()).unwrap(),
+            JwtKey::from_pem(ours, key.public_pem.unwrap()).unwrap(),
             jwk_key(&key),
         ));
     }
@@ -41,7 +43,7 @@ fn pairs() -> Vec<(TestKey, Key, Key)> {
     ] {
         pairs.push((
             key.clone(),
-            Key::from_pem(alg, key.public_pem.unwrap()).unwrap(),
+            JwtKey::from_pem(alg, key.public_pem.unwrap()).unwrap(),
             jwk_key(&key),
         ));
     }
@@ -51,21 +53,21 @@ fn pairs() -> Vec<(TestKey, Key, Key)> {
         (Algorithm::HS512, Alg::HS512),
     ] {
         let key = TestKey::hmac("hmac", alg, SECRET);
-        let ours = Key::hmac(ours, SECRET).unwrap();
+        let ours = JwtKey::hmac(ours, SECRET).unwrap();
         pairs.push((key, ours.clone(), ours));
     }
     pairs
 }
 
-fn jwk_key(key: &TestKey) -> Key {
-    Key::from_jwk(key.jwk().to_string().as_bytes(), &JwkOptions::default()).unwrap()
+fn jwk_key(key: &TestKey) -> JwtKey {
+    JwtKey::from_jwk(key.jwk().to_string().as_bytes(), &JwkOptions::default()).unwrap()
 }
 
-fn verifier(key: Key) -> Verifier {
-    Verifier::new(KeySet::new([key]), rules())
+fn verifier(key: JwtKey) -> Verifier {
+    Verifier::new(JwtKeySet::new([key]), rules())
 }
 
-fn reason(verifier: &Verifier, token: &str) -> Reason {
+fn reason(verifier: &Verifier, token: &str) -> TokenReason {
     verifier
         .verify_at::<Value>(token, SystemTime::now())
         .unwrap_err()
@@ -83,13 +85,13 @@ fn every_algorithm_verifies_with_pem_and_jwk_keys() {
             assert_eq!(verified.key().alg(), key.alg());
         }
         // Keys are found by the token's kid: a key without one does not match it.
-        assert_eq!(reason(&verifier(pem), &token), Reason::UnknownKey);
+        assert_eq!(reason(&verifier(pem), &token), TokenReason::UnknownKey);
     }
 }
 
 #[test]
 fn none_is_never_accepted() {
-    let key = Key::hmac(Alg::HS256, SECRET).unwrap();
+    let key = JwtKey::hmac(Alg::HS256, SECRET).unwrap();
     let payload = base64_url(&claims(ISS, AUD, "mallory").to_string());
     for header in [
         r#"{"alg":"none"}"#,
@@ -101,7 +103,10 @@ fn none_is_never_accepted() {
             let token = format!("{header}.{payload}.{signature}");
             let reason = reason(&verifier(key.clone()), &token);
             assert!(
-                matches!(reason, Reason::UnsupportedAlgorithm | Reason::Malformed),
+                matches!(
+                    reason,
+                    TokenReason::UnsupportedAlgorithm | TokenReason::Malformed
+                ),
                 "{token}: {reason:?}"
             );
         }
@@ -115,21 +120,27 @@ fn an_rsa_public_key_cannot_be_used_as_an_hmac_secret() {
     // The classic confusion: sign HS256 with the public key's PEM bytes as the secret.
     let forger = TestKey::hmac("k1", Algorithm::HS256, public_pem);
     let token = forger.sign(&claims(ISS, AUD, "mallory"));
-    let by_pem = Key::from_pem(Alg::RS256, public_pem)
+    let by_pem = JwtKey::from_pem(Alg::RS256, public_pem)
         .unwrap()
         .with_kid("k1");
-    assert_eq!(reason(&verifier(by_pem), &token), Reason::AlgorithmMismatch);
+    assert_eq!(
+        reason(&verifier(by_pem), &token),
+        TokenReason::AlgorithmMismatch
+    );
     let by_jwk = jwk_key(&rsa);
-    assert_eq!(reason(&verifier(by_jwk), &token), Reason::AlgorithmMismatch);
+    assert_eq!(
+        reason(&verifier(by_jwk), &token),
+        TokenReason::AlgorithmMismatch
+    );
     // Nor an EC key with an RSA algorithm, or the reverse.
     let ec = TestKey::ec256("k1");
     let token = ec.sign(&claims(ISS, AUD, "mallory"));
-    let rsa_key = Key::from_pem(Alg::RS256, public_pem)
+    let rsa_key = JwtKey::from_pem(Alg::RS256, public_pem)
         .unwrap()
         .with_kid("k1");
     assert_eq!(
         reason(&verifier(rsa_key), &token),
-        Reason::AlgorithmMismatch
+        TokenReason::AlgorithmMismatch
     );
 }
 
@@ -145,7 +156,10 @@ fn keys_named_by_the_token_are_never_used() {
     header.jwk = Some(serde_json::from_value(attacker.jwk()).unwrap());
     let token = attacker.sign_with(&header, &claims(ISS, AUD, "mallory"));
     let trusted = jwk_key(&TestKey::rsa_a("trusted", Algorithm::RS256));
-    assert_eq!(reason(&verifier(trusted), &token), Reason::BadSignature);
+    assert_eq!(
+        reason(&verifier(trusted), &token),
+        TokenReason::BadSignature
+    );
 }
 
 #[test]
@@ -157,14 +171,14 @@ fn tampering_breaks_the_signature() {
     let (_, signature) = rest.split_once('.').unwrap();
     let forged_payload = base64_url(&claims(ISS, AUD, "admin").to_string());
     let forged = format!("{head}.{forged_payload}.{signature}");
-    assert_eq!(reason(&verifier, &forged), Reason::BadSignature);
+    assert_eq!(reason(&verifier, &forged), TokenReason::BadSignature);
     let mut flipped = token.clone().into_bytes();
     let last = flipped.len() - 5;
     flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
     assert!(matches!(
         reason(&verifier, &flipped),
-        Reason::BadSignature | Reason::Malformed
+        TokenReason::BadSignature | TokenReason::Malformed
     ));
 }
 
@@ -173,11 +187,11 @@ fn tampering_breaks_the_signature() {
 fn claim_rules() {
     let key = TestKey::ed25519("k");
     let verifier = Verifier::new(
-        KeySet::new([jwk_key(&key)]),
+        JwtKeySet::new([jwk_key(&key)]),
         rules().with_leeway(Duration::from_secs(30)),
     );
     let n = now();
-    let cases: Vec<(&str, Value, Result<(), Reason>)> = vec![
+    let cases: Vec<(&str, Value, Result<(), TokenReason>)> = vec![
         (
             "valid",
             json!({"iss": ISS, "aud": AUD, "exp": n + 60}),
@@ -186,12 +200,12 @@ fn claim_rules() {
         (
             "exp required",
             json!({"iss": ISS, "aud": AUD}),
-            Err(Reason::MissingClaim),
+            Err(TokenReason::MissingClaim),
         ),
         (
             "expired",
             json!({"iss": ISS, "aud": AUD, "exp": n - 31}),
-            Err(Reason::Expired),
+            Err(TokenReason::Expired),
         ),
         (
             "expired within leeway",
@@ -201,37 +215,37 @@ fn claim_rules() {
         (
             "exp not a number",
             json!({"iss": ISS, "aud": AUD, "exp": "tomorrow"}),
-            Err(Reason::InvalidClaim),
+            Err(TokenReason::InvalidClaim),
         ),
         (
             "nbf in the future",
             json!({"iss": ISS, "aud": AUD, "exp": n + 600, "nbf": n + 120}),
-            Err(Reason::NotYetValid),
+            Err(TokenReason::NotYetValid),
         ),
         (
             "iat in the future",
             json!({"iss": ISS, "aud": AUD, "exp": n + 600, "iat": n + 120}),
-            Err(Reason::IssuedInFuture),
+            Err(TokenReason::IssuedInFuture),
         ),
         (
             "iss missing",
             json!({"aud": AUD, "exp": n + 60}),
-            Err(Reason::MissingClaim),
+            Err(TokenReason::MissingClaim),
         ),
         (
             "iss wrong",
             json!({"iss": "https://evil.example", "aud": AUD, "exp": n + 60}),
-            Err(Reason::WrongIssuer),
+            Err(TokenReason::WrongIssuer),
         ),
         (
             "aud missing",
             json!({"iss": ISS, "exp": n + 60}),
-            Err(Reason::MissingClaim),
+            Err(TokenReason::MissingClaim),
         ),
         (
             "aud wrong",
             json!({"iss": ISS, "aud": "https://other.example", "exp": n + 60}),
-            Err(Reason::WrongAudience),
+            Err(TokenReason::WrongAudience),
         ),
         (
             "aud among others",
@@ -241,23 +255,23 @@ fn claim_rules() {
         (
             "payload not an object",
             json!([1, 2]),
-            Err(Reason::Malformed),
+            Err(TokenReason::Malformed),
         ),
         // Issue 16, item 5: a token without a subject was accepted with subject "".
         (
             "sub missing",
             json!({"iss": ISS, "aud": AUD, "exp": n + 60, "sub": null}),
-            Err(Reason::MissingClaim),
+            Err(TokenReason::MissingClaim),
         ),
         (
             "sub empty",
             json!({"iss": ISS, "aud": AUD, "exp": n + 60, "sub": ""}),
-            Err(Reason::MissingClaim),
+            Err(TokenReason::MissingClaim),
         ),
         (
             "sub not a string",
             json!({"iss": ISS, "aud": AUD, "exp": n + 60, "sub": 7}),
-            Err(Reason::InvalidClaim),
+            Err(TokenReason::InvalidClaim),
         ),
     ];
     for (name, mut claims, expected) in cases {
@@ -280,11 +294,14 @@ fn claim_rules() {
 #[test]
 fn header_rules() {
     let key = TestKey::hmac("k", Algorithm::HS256, SECRET);
-    let ours = Key::hmac(Alg::HS256, SECRET).unwrap().with_kid("k");
+    let ours = JwtKey::hmac(Alg::HS256, SECRET).unwrap().with_kid("k");
     let claims = claims(ISS, AUD, "ada").to_string();
-    let typed = Verifier::new(KeySet::new([ours.clone()]), rules().with_types(["at+jwt"]));
+    let typed = Verifier::new(
+        JwtKeySet::new([ours.clone()]),
+        rules().with_types(["at+jwt"]),
+    );
     let plain = verifier(ours);
-    let cases: &[(&str, &Verifier, Result<(), Reason>)] = &[
+    let cases: &[(&str, &Verifier, Result<(), TokenReason>)] = &[
         (
             r#"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#,
             &typed,
@@ -298,32 +315,32 @@ fn header_rules() {
         (
             r#"{"alg":"HS256","kid":"k","typ":"JWT"}"#,
             &typed,
-            Err(Reason::WrongType),
+            Err(TokenReason::WrongType),
         ),
         (
             r#"{"alg":"HS256","kid":"k"}"#,
             &typed,
-            Err(Reason::WrongType),
+            Err(TokenReason::WrongType),
         ),
         (
             r#"{"alg":"HS256","kid":"k","crit":["exp"],"exp":1}"#,
             &plain,
-            Err(Reason::CriticalHeader),
+            Err(TokenReason::CriticalHeader),
         ),
         (
             r#"{"alg":"HS256","kid":"k","cty":"JWT"}"#,
             &plain,
-            Err(Reason::NestedToken),
+            Err(TokenReason::NestedToken),
         ),
         (
             r#"{"alg":"HS256","kid":"k","kid":"other"}"#,
             &plain,
-            Err(Reason::Malformed),
+            Err(TokenReason::Malformed),
         ),
         (
             r#"{"alg":"HS256","kid":"../../etc/passwd"}"#,
             &plain,
-            Err(Reason::UnknownKey),
+            Err(TokenReason::UnknownKey),
         ),
         (
             r#"{"alg":"HS256","kid":"k","x5c":["MIIB"]}"#,
@@ -344,16 +361,19 @@ fn header_rules() {
 #[test]
 fn size_and_encoding_are_checked_before_anything_else() {
     let key = TestKey::hmac("k", Algorithm::HS256, SECRET);
-    let verifier = verifier(Key::hmac(Alg::HS256, SECRET).unwrap().with_kid("k"));
+    let verifier = verifier(JwtKey::hmac(Alg::HS256, SECRET).unwrap().with_kid("k"));
     let mut big = claims(ISS, AUD, "ada");
     big["padding"] = json!("x".repeat(9000));
-    assert_eq!(reason(&verifier, &key.sign(&big)), Reason::TooLarge);
+    assert_eq!(reason(&verifier, &key.sign(&big)), TokenReason::TooLarge);
     let token = key.sign(&claims(ISS, AUD, "ada"));
     let padded = format!("{token}=");
-    assert_eq!(reason(&verifier, &padded), Reason::Malformed);
+    assert_eq!(reason(&verifier, &padded), TokenReason::Malformed);
     let standard_alphabet = token.replace('-', "+").replace('_', "/");
     if standard_alphabet != token {
-        assert_eq!(reason(&verifier, &standard_alphabet), Reason::Malformed);
+        assert_eq!(
+            reason(&verifier, &standard_alphabet),
+            TokenReason::Malformed
+        );
     }
 }
 
@@ -368,7 +388,7 @@ fn base64_url(text: &str) -> String {
 #[test]
 fn access_tokens_need_sub_and_identities_carry_the_issuer() {
     let key = TestKey::hmac("k", Algorithm::HS256, SECRET);
-    let keys = || KeySet::new([Key::hmac(Alg::HS256, SECRET).unwrap().with_kid("k")]);
+    let keys = || JwtKeySet::new([JwtKey::hmac(Alg::HS256, SECRET).unwrap().with_kid("k")]);
     let by_client_id = IdentityClaims {
         subject: "client_id".to_owned(),
         ..IdentityClaims::default()
@@ -391,7 +411,7 @@ fn access_tokens_need_sub_and_identities_carry_the_issuer() {
         let error = verifier
             .verify_at::<Value>(&sign(typ, &without_sub), SystemTime::now())
             .unwrap_err();
-        assert_eq!(error.reason(), Reason::MissingClaim, "{typ}");
+        assert_eq!(error.reason(), TokenReason::MissingClaim, "{typ}");
         assert_eq!(error.claim_name(), Some("sub"), "{typ}");
     }
     let mut with_sub = without_sub.clone();
@@ -408,7 +428,7 @@ fn access_tokens_need_sub_and_identities_carry_the_issuer() {
         .unwrap_err();
     assert_eq!(
         (error.reason(), error.claim_name()),
-        (Reason::MissingClaim, Some("sub"))
+        (TokenReason::MissingClaim, Some("sub"))
     );
 }
 
@@ -428,24 +448,24 @@ nuORABi/PXYZWSVMnwIDAQAB
         .map(|i| u8::from_str_radix(PKCS1_1024_HEX.get(i..i + 2).unwrap(), 16).unwrap())
         .collect();
     assert_eq!(
-        Key::from_pem(Alg::RS256, PEM_1024.as_bytes()).unwrap_err(),
+        JwtKey::from_pem(Alg::RS256, PEM_1024.as_bytes()).unwrap_err(),
         palisade_jwt::KeyError::RsaTooSmall
     );
     assert_eq!(
-        Key::from_der(Alg::PS256, &der).unwrap_err(),
+        JwtKey::from_der(Alg::PS256, &der).unwrap_err(),
         palisade_jwt::KeyError::RsaTooSmall
     );
     // Not DER at all, or DER with something after the key: unreadable, never accepted.
     assert_eq!(
-        Key::from_der(Alg::RS256, b"not a key").unwrap_err(),
+        JwtKey::from_der(Alg::RS256, b"not a key").unwrap_err(),
         palisade_jwt::KeyError::Unreadable
     );
     let mut trailing = der.clone();
     trailing.push(0);
     assert_eq!(
-        Key::from_der(Alg::RS256, &trailing).unwrap_err(),
+        JwtKey::from_der(Alg::RS256, &trailing).unwrap_err(),
         palisade_jwt::KeyError::Unreadable
     );
     let key = TestKey::rsa_a("k", Algorithm::RS256);
-    assert!(Key::from_pem(Alg::RS256, key.public_pem.unwrap()).is_ok());
+    assert!(JwtKey::from_pem(Alg::RS256, key.public_pem.unwrap()).is_ok());
 }

@@ -78,7 +78,7 @@ impl<E: std::error::Error + 'static> std::error::Error for ClientError<E> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use palisade_ratelimit::{ClientRateLimitLayer, Quota};
+/// use palisade::ratelimit::{ClientRateLimitLayer, Quota};
 ///
 /// let layer = ClientRateLimitLayer::new(Quota::per_second(50))
 ///     .max_wait(Duration::from_millis(200))

@@ -53,24 +53,24 @@ impl fmt::Debug for Part {
     }
 }
 
-/// A limit's key: one of these parts, or a tuple of them ([`Key::and`]). A request whose key
+/// A limit's key: one of these parts, or a tuple of them ([`KeyBy::and`]). A request whose key
 /// cannot be formed (no `ClientIp` because `ClientIpLayer` found no peer, no `Identity` before
 /// authentication, no such header) is handled as the tier's [`Keyless`](crate::Keyless) says:
 /// by default such requests share one bucket of the tier.
 ///
 /// ```
-/// use palisade_ratelimit::Key;
+/// use palisade::ratelimit::KeyBy;
 ///
-/// let per_ip = Key::client_ip();
-/// let per_user_and_route = Key::identity().and(Key::route());
+/// let per_ip = KeyBy::client_ip();
+/// let per_user_and_route = KeyBy::identity().and(KeyBy::route());
 /// # let _ = (per_ip, per_user_and_route);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Key {
+pub struct KeyBy {
     parts: Vec<Part>,
 }
 
-impl Key {
+impl KeyBy {
     fn one(part: Part) -> Self {
         Self { parts: vec![part] }
     }
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn identity_keys_tell_sources_and_issuers_apart() {
         let seed = RandomState::default();
-        let key = Key::identity();
+        let key = KeyBy::identity();
         let hash = |identity: Identity| key.hash(&seed, &with(identity)).unwrap();
         let api_key = hash(Identity::new("demo", IdentitySource::ApiKey));
         let jwt_a = hash(Identity::new("demo", IdentitySource::Jwt).with_issuer("https://a"));
@@ -334,11 +334,11 @@ mod tests {
     #[test]
     fn addresses_are_keyed_by_their_network() {
         let seed = RandomState::default();
-        let hash = |key: &Key, ip: &str| {
+        let hash = |key: &KeyBy, ip: &str| {
             key.hash(&seed, &with(ClientIp(ip.parse().unwrap())))
                 .unwrap()
         };
-        let key = Key::client_ip();
+        let key = KeyBy::client_ip();
         assert_eq!(
             hash(&key, "2001:db8::1"),
             hash(&key, "2001:db8::ffff:1:2:3")
@@ -351,21 +351,21 @@ mod tests {
             hash(&key, "::ffff:192.0.2.1"),
             hash(&key, "::ffff:192.0.2.2")
         );
-        let wide = Key::client_network(16, 32);
+        let wide = KeyBy::client_network(16, 32);
         assert_eq!(hash(&wide, "10.1.2.3"), hash(&wide, "10.1.200.9"));
         assert_ne!(hash(&wide, "10.1.2.3"), hash(&wide, "10.2.2.3"));
-        let full = Key::client_network(32, 128);
+        let full = KeyBy::client_network(32, 128);
         assert_ne!(hash(&full, "2001:db8::1"), hash(&full, "2001:db8::2"));
-        assert!(Key::client_network(0, 64).check().is_err());
-        assert!(Key::client_network(32, 129).check().is_err());
-        assert!(Key::client_network(1, 1).check().is_ok());
+        assert!(KeyBy::client_network(0, 64).check().is_err());
+        assert!(KeyBy::client_network(32, 129).check().is_err());
+        assert!(KeyBy::client_network(1, 1).check().is_ok());
     }
 
     /// The names shared through Redis are keyed by the network too.
     #[cfg(feature = "redis")]
     #[test]
     fn shared_names_are_keyed_by_the_network() {
-        let key = Key::client_ip();
+        let key = KeyBy::client_ip();
         let name = |ip: &str| {
             key.shared_name(&with(ClientIp(ip.parse().unwrap())))
                 .unwrap()

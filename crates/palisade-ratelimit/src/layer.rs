@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::headers::{is_policy_name, limit_item, policy_item};
-use crate::key::{Key, route};
+use crate::key::{KeyBy, route};
 use crate::limiter::{Decision, FakeClock, Limiter, LimiterClock};
 use crate::quota::Quota;
 use crate::store::WhenFull;
@@ -40,7 +40,7 @@ enum Penalty {
     Classify(HeadJudge),
 }
 
-/// What a tier does with a request whose [`Key`] cannot be formed: no `ClientIp` (no
+/// What a tier does with a request whose [`KeyBy`] cannot be formed: no `ClientIp` (no
 /// `ClientIpLayer` outside, or one that found no peer address), no `Identity` (no
 /// authentication before the tier), no such header. Whichever it is, the first such request
 /// is logged at `error` once per tier, and `palisade_ratelimit_keyless_total{tier}` counts
@@ -67,7 +67,7 @@ pub enum Keyless {
 pub struct Tier {
     name: String,
     quota: Quota,
-    key: Key,
+    key: KeyBy,
     keyless: Keyless,
     cost: u32,
     route: Option<(Option<Method>, String)>,
@@ -95,7 +95,7 @@ impl fmt::Debug for Tier {
 impl Tier {
     /// A limit named `name` (in headers, logs and metrics: 1 to 32 of `[A-Za-z0-9_.-]`) of
     /// `quota` per `key`.
-    pub fn new(name: impl Into<String>, quota: Quota, key: Key) -> Self {
+    pub fn new(name: impl Into<String>, quota: Quota, key: KeyBy) -> Self {
         Self {
             name: name.into(),
             quota,
@@ -165,10 +165,10 @@ impl Tier {
     ///
     /// ```
     /// use http::StatusCode;
-    /// use palisade_core::Outcome;
-    /// use palisade_ratelimit::{Key, Quota, Tier};
+    /// use palisade::Outcome;
+    /// use palisade::ratelimit::{KeyBy, Quota, Tier};
     ///
-    /// let logins = Tier::new("logins", Quota::per_minute(10), Key::client_ip()).penalty(|status| {
+    /// let logins = Tier::new("logins", Quota::per_minute(10), KeyBy::client_ip()).penalty(|status| {
     ///     if status == StatusCode::UNAUTHORIZED { Outcome::Failure } else { Outcome::Success }
     /// });
     /// # let _ = logins;
@@ -188,10 +188,10 @@ impl Tier {
     /// defers ([`Outcome::Deferred`], a gRPC status in streamed trailers) is not charged.
     ///
     /// ```
-    /// use palisade_core::HttpClassifier;
-    /// use palisade_ratelimit::{Key, Quota, Tier};
+    /// use palisade::HttpClassifier;
+    /// use palisade::ratelimit::{KeyBy, Quota, Tier};
     ///
-    /// let errors = Tier::new("errors", Quota::per_minute(30), Key::identity())
+    /// let errors = Tier::new("errors", Quota::per_minute(30), KeyBy::identity())
     ///     .penalty_classified(HttpClassifier::default());
     /// # let _ = errors;
     /// ```
@@ -247,7 +247,8 @@ struct Shared {
     simple: bool,
 }
 
-/// Rate limits for a service; see the [crate documentation](crate).
+/// Rate limits for a service: [`Tier`]s of a [`Quota`] over a [`KeyBy`], built with
+/// [`RateLimitLayer::builder`].
 #[derive(Clone)]
 pub struct RateLimitLayer {
     shared: Arc<Shared>,

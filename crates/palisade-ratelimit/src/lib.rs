@@ -4,18 +4,18 @@
 //!
 //! ```
 //! use http::Method;
-//! use palisade_core::{ClientIpLayer, TrustedProxies};
-//! use palisade_ratelimit::{Key, Quota, RateLimitLayer, Tier};
+//! use palisade::{ClientIpLayer, TrustedProxies};
+//! use palisade::ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 //!
-//! # fn main() -> Result<(), palisade_core::BuildError> {
+//! # fn main() -> Result<(), palisade::BuildError> {
 //! let limits = RateLimitLayer::builder()
 //!     // 20 requests per second per client address, bursts of 40.
-//!     .tier(Tier::new("ip", Quota::per_second(20).with_burst(40), Key::client_ip()))
+//!     .tier(Tier::new("ip", Quota::per_second(20).with_burst(40), KeyBy::client_ip()))
 //!     // 1,000 per minute per authenticated caller.
-//!     .tier(Tier::new("caller", Quota::per_minute(1000), Key::identity()))
+//!     .tier(Tier::new("caller", Quota::per_minute(1000), KeyBy::identity()))
 //!     // Exports are dear: 50 per minute per caller, each costing 5.
 //!     .tier(
-//!         Tier::new("export", Quota::per_minute(50), Key::identity())
+//!         Tier::new("export", Quota::per_minute(50), KeyBy::identity())
 //!             .route(Some(Method::POST), "/export")
 //!             .cost(5),
 //!     )
@@ -29,12 +29,12 @@
 //!
 //! # What a tier is
 //!
-//! A [`Tier`] is a [`Quota`] over a [`Key`]: global, the client's network
+//! A [`Tier`] is a [`Quota`] over a [`KeyBy`]: global, the client's network
 //! ([`ClientIp`](palisade_core::ClientIp), which `ClientIpLayer` resolves through trusted proxies
 //! only — never the leftmost `X-Forwarded-For`; an IPv4 address, or an IPv6 client's `/64`,
 //! since one subscriber routinely holds a whole `/64`), the authenticated [`Identity`] (its
 //! subject, source and issuer), a header, the matched route, the method, a custom function, or
-//! a tuple of these ([`Key::and`]). A request passes only if every tier that applies admits
+//! a tuple of these ([`KeyBy::and`]). A request passes only if every tier that applies admits
 //! it, and a request one tier refuses gets back what the in-process tiers before it charged, so
 //! a noisy client refused by its own tier does not drain a global one (Redis tiers are checked
 //! after the in-process ones, and what one charged stays charged). Tiers can be limited to one
@@ -105,7 +105,7 @@ mod store;
 pub use crate::client::{
     ClientError, ClientRateLimit, ClientRateLimitBuilder, ClientRateLimitLayer, RateLimited,
 };
-pub use crate::key::{Key, RequestView};
+pub use crate::key::{KeyBy, RequestView};
 pub use crate::layer::{
     Keyless, RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitBuilder, RateLimitLayer,
     ResponseFuture, Tier,

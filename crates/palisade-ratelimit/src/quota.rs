@@ -14,7 +14,7 @@ use palisade_core::BuildError;
 ///
 /// ```
 /// use std::time::Duration;
-/// use palisade_ratelimit::Quota;
+/// use palisade::ratelimit::Quota;
 ///
 /// let quota = Quota::per_second(20).with_burst(40);
 /// assert_eq!(quota.count(), 20);

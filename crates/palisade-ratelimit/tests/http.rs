@@ -13,7 +13,7 @@ use palisade_core::{
     ClientIpLayer, HttpClassifier, Identity, IdentitySource, Outcome, TrustedProxies,
 };
 use palisade_ratelimit::{
-    ClientError, ClientRateLimitLayer, FakeClock, Key, Keyless, Quota, RateLimitLayer, Tier,
+    ClientError, ClientRateLimitLayer, FakeClock, KeyBy, Keyless, Quota, RateLimitLayer, Tier,
 };
 use palisade_test_support::{Client, Reply, TestServer};
 use tower::{Layer, ServiceExt, service_fn};
@@ -93,7 +93,7 @@ async fn per_ip_sequence_with_retry_after_and_headers() {
         .tier(Tier::new(
             "ip",
             Quota::per_second(2).with_burst(3),
-            Key::client_ip(),
+            KeyBy::client_ip(),
         ))
         .headers_on_success(true)
         .clock(clock.clone())
@@ -148,10 +148,10 @@ async fn per_ip_sequence_with_retry_after_and_headers() {
 async fn tiers_routes_and_costs() {
     let clock = FakeClock::new();
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("ip", Quota::per_second(100), Key::client_ip()))
-        .tier(Tier::new("user", Quota::per_minute(5), Key::identity()).keyless(Keyless::Pass))
+        .tier(Tier::new("ip", Quota::per_second(100), KeyBy::client_ip()))
+        .tier(Tier::new("user", Quota::per_minute(5), KeyBy::identity()).keyless(Keyless::Pass))
         .tier(
-            Tier::new("export", Quota::per_minute(10), Key::identity())
+            Tier::new("export", Quota::per_minute(10), KeyBy::identity())
                 .route(Some(Method::POST), "/export")
                 .cost(5),
         )
@@ -206,7 +206,7 @@ async fn tiers_routes_and_costs() {
 #[tokio::test]
 async fn shadow_mode_never_refuses() {
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("ip", Quota::per_minute(1), Key::client_ip()).shadow(true))
+        .tier(Tier::new("ip", Quota::per_minute(1), KeyBy::client_ip()).shadow(true))
         .clock(FakeClock::new())
         .build()
         .unwrap();
@@ -224,7 +224,7 @@ async fn penalty_mode_counts_only_failures() {
     let clock = FakeClock::new();
     let limits = RateLimitLayer::builder()
         .tier(
-            Tier::new("login-failures", Quota::per_minute(3), Key::client_ip())
+            Tier::new("login-failures", Quota::per_minute(3), KeyBy::client_ip())
                 .route(Some(Method::POST), "/login")
                 .penalty(|status| {
                     if status == StatusCode::UNAUTHORIZED {
@@ -271,8 +271,8 @@ async fn penalty_mode_counts_only_failures() {
 #[tokio::test]
 async fn a_request_refused_by_a_later_tier_spends_nothing_earlier() {
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("global", Quota::per_minute(3), Key::global()))
-        .tier(Tier::new("ip", Quota::per_minute(1), Key::client_ip()))
+        .tier(Tier::new("global", Quota::per_minute(3), KeyBy::global()))
+        .tier(Tier::new("ip", Quota::per_minute(1), KeyBy::client_ip()))
         .clock(FakeClock::new())
         .build()
         .unwrap();
@@ -302,7 +302,7 @@ async fn get_each<const N: usize>(server: &TestServer, ips: [&str; N]) -> Vec<Re
 async fn a_get_limit_counts_head_too() {
     let limits = RateLimitLayer::builder()
         .tier(
-            Tier::new("orders", Quota::per_minute(1), Key::client_ip())
+            Tier::new("orders", Quota::per_minute(1), KeyBy::client_ip())
                 .route(Some(Method::GET), "/orders"),
         )
         .clock(FakeClock::new())
@@ -335,7 +335,7 @@ async fn a_get_limit_counts_head_too() {
 async fn penalty_mode_takes_a_classifier() {
     let limits = RateLimitLayer::builder()
         .tier(
-            Tier::new("upstream-errors", Quota::per_minute(2), Key::client_ip())
+            Tier::new("upstream-errors", Quota::per_minute(2), KeyBy::client_ip())
                 .penalty_classified(HttpClassifier::default()),
         )
         .clock(FakeClock::new())
@@ -370,7 +370,7 @@ async fn penalty_mode_takes_a_classifier() {
 async fn a_quota_changes_at_run_time_without_losing_state() {
     let clock = FakeClock::new();
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("ip", Quota::per_minute(2), Key::client_ip()))
+        .tier(Tier::new("ip", Quota::per_minute(2), KeyBy::client_ip()))
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -406,17 +406,17 @@ async fn settings_are_checked() {
     let bad = [
         RateLimitLayer::builder().build(),
         RateLimitLayer::builder()
-            .tier(Tier::new("a b", Quota::per_second(1), Key::global()))
+            .tier(Tier::new("a b", Quota::per_second(1), KeyBy::global()))
             .build(),
         RateLimitLayer::builder()
-            .tier(Tier::new("a", Quota::per_second(1), Key::global()))
-            .tier(Tier::new("a", Quota::per_second(1), Key::global()))
+            .tier(Tier::new("a", Quota::per_second(1), KeyBy::global()))
+            .tier(Tier::new("a", Quota::per_second(1), KeyBy::global()))
             .build(),
         RateLimitLayer::builder()
-            .tier(Tier::new("a", Quota::per_second(5), Key::global()).cost(6))
+            .tier(Tier::new("a", Quota::per_second(5), KeyBy::global()).cost(6))
             .build(),
         RateLimitLayer::builder()
-            .tier(Tier::new("a", Quota::per_second(1), Key::global()))
+            .tier(Tier::new("a", Quota::per_second(1), KeyBy::global()))
             .capacity(10)
             .build(),
     ];
@@ -428,13 +428,13 @@ async fn settings_are_checked() {
         many = many.tier(Tier::new(
             format!("t{i}"),
             Quota::per_second(1),
-            Key::global(),
+            KeyBy::global(),
         ));
     }
     assert!(many.build().is_err(), "at most 64 tiers");
     // A new quota must still fit the tier's cost.
     let layer = RateLimitLayer::builder()
-        .tier(Tier::new("export", Quota::per_second(10), Key::global()).cost(5))
+        .tier(Tier::new("export", Quota::per_second(10), KeyBy::global()).cost(5))
         .build()
         .unwrap();
     assert!(layer.set_quota("export", Quota::per_second(3)).is_err());
@@ -448,7 +448,7 @@ async fn a_grpc_caller_gets_resource_exhausted() {
         self, hello::HelloRequest, hello::greeter_client::GreeterClient,
     };
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("global", Quota::per_minute(1), Key::global()))
+        .tier(Tier::new("global", Quota::per_minute(1), KeyBy::global()))
         .clock(FakeClock::new())
         .build()
         .unwrap();
@@ -474,7 +474,7 @@ async fn a_per_ip_limit_holds_on_a_tonic_server() {
         self, hello::HelloRequest, hello::greeter_client::GreeterClient,
     };
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("ip", Quota::per_minute(2), Key::client_ip()).keyless(Keyless::Refuse))
+        .tier(Tier::new("ip", Quota::per_minute(2), KeyBy::client_ip()).keyless(Keyless::Refuse))
         .clock(FakeClock::new())
         .build()
         .unwrap();
@@ -590,12 +590,12 @@ where
 async fn requests_without_a_key_share_a_bucket_unless_told_otherwise() {
     let clock = FakeClock::new();
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("user", Quota::per_minute(3), Key::identity()))
+        .tier(Tier::new("user", Quota::per_minute(3), KeyBy::identity()))
         .tier(
             Tier::new(
                 "tenant",
                 Quota::per_minute(100),
-                Key::header("x-tenant".parse().unwrap()),
+                KeyBy::header("x-tenant".parse().unwrap()),
             )
             .route(Some(Method::POST), "/export")
             .keyless(Keyless::Refuse),
@@ -651,7 +651,7 @@ async fn ipv6_clients_are_keyed_by_their_64() {
         .tier(Tier::new(
             "ip",
             Quota::per_second(20).with_burst(40),
-            Key::client_ip(),
+            KeyBy::client_ip(),
         ))
         .clock(clock.clone())
         .build()
@@ -692,7 +692,7 @@ async fn ipv6_clients_are_keyed_by_their_64() {
         .tier(Tier::new(
             "site",
             Quota::per_minute(2),
-            Key::client_network(24, 48),
+            KeyBy::client_network(24, 48),
         ))
         .clock(clock)
         .build()
@@ -720,7 +720,7 @@ fn network_prefixes_out_of_range_are_refused_at_build() {
             .tier(Tier::new(
                 "ip",
                 Quota::per_second(1),
-                Key::client_network(v4, v6),
+                KeyBy::client_network(v4, v6),
             ))
             .build();
         assert_eq!(built.unwrap_err().field(), "key", "/{v4} /{v6}");
@@ -738,14 +738,14 @@ async fn stacked_layers_combine_their_fields_and_keep_a_refusal_s_own() {
         .tier(Tier::new(
             "ip",
             Quota::per_second(20).with_burst(40),
-            Key::client_ip(),
+            KeyBy::client_ip(),
         ))
         .headers_on_success(true)
         .clock(clock.clone())
         .build()
         .unwrap();
     let per_user = RateLimitLayer::builder()
-        .tier(Tier::new("user", Quota::per_minute(2), Key::identity()))
+        .tier(Tier::new("user", Quota::per_minute(2), KeyBy::identity()))
         .headers_on_success(true)
         .clock(clock)
         .build()

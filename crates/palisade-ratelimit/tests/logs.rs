@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::routing::get;
 use palisade_core::{ClientIpLayer, TrustedProxies};
-use palisade_ratelimit::{Key, Quota, RateLimitLayer, Tier};
+use palisade_ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 use palisade_test_support::{CapturedLogs, Client, TestServer};
 
 /// A peer-address extension no server inserts.
@@ -16,7 +16,7 @@ struct NotThere(std::net::IpAddr);
 async fn a_tier_whose_key_is_missing_says_so_once_and_still_limits() {
     let logs = CapturedLogs::start();
     let limits = RateLimitLayer::builder()
-        .tier(Tier::new("ip", Quota::per_second(1), Key::client_ip()))
+        .tier(Tier::new("ip", Quota::per_second(1), KeyBy::client_ip()))
         .build()
         .unwrap();
     // The mistake: this `ClientIpLayer` is told to read the peer from an extension the

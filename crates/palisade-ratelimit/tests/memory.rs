@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use http::{HeaderName, Request, Response};
-use palisade_ratelimit::{FakeClock, Key, Quota, RateLimitLayer, Tier, WhenFull};
+use palisade_ratelimit::{FakeClock, KeyBy, Quota, RateLimitLayer, Tier, WhenFull};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn resident_kib() -> Option<u64> {
@@ -27,7 +27,7 @@ async fn a_million_keys_stay_under_the_cap() {
             .tier(Tier::new(
                 "client",
                 Quota::per_minute(10),
-                Key::header(HeaderName::from_static("x-client")),
+                KeyBy::header(HeaderName::from_static("x-client")),
             ))
             .capacity(CAP)
             .when_full(policy)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::{HeaderName, Request, Response, StatusCode};
 use palisade_ratelimit::redis::{FailurePolicy, RedisStore};
-use palisade_ratelimit::{Key, Quota, RateLimitLayer, Tier};
+use palisade_ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 use palisade_test_support::redis::{RedisCluster, RedisServer};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -26,7 +26,7 @@ fn instance(store: RedisStore, quota: Quota) -> Svc {
             Tier::new(
                 "client",
                 quota,
-                Key::header(HeaderName::from_static("x-client")),
+                KeyBy::header(HeaderName::from_static("x-client")),
             )
             .redis(store),
         )
@@ -164,7 +164,7 @@ async fn leases_are_held_per_tier() {
     // for the tight tier's requests.
     let server = RedisServer::spawn();
     let store = RedisStore::connect(&server.url()).await.unwrap().lease(5);
-    let header = || Key::header(HeaderName::from_static("x-client"));
+    let header = || KeyBy::header(HeaderName::from_static("x-client"));
     let layer = RateLimitLayer::builder()
         .tier(Tier::new("tight", Quota::per_minute(10), header()).redis(store.clone()))
         .tier(Tier::new("loose", Quota::per_minute(1000), header()).redis(store))

@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use palisade_retry::{Backoff, Jitter};
+//! use palisade::retry::{Backoff, Jitter};
 //!
 //! let backoff = Backoff::exponential(Duration::from_millis(100))
 //!     .factor(2.0)

@@ -24,7 +24,7 @@ const UNIT_F64: f64 = 1_000_000.0;
 /// retry takes a lock (to refill the floor), and retries are the rare path.
 ///
 /// ```
-/// use palisade_retry::RetryBudget;
+/// use palisade::retry::RetryBudget;
 ///
 /// // 10 % of requests may be retried, plus 2 retries a second, with at most 20 banked.
 /// let budget = RetryBudget::new(0.1, 2, 20).unwrap();

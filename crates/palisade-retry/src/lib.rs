@@ -32,8 +32,8 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use http_body_util::Full;
-//! use palisade_retry::{Backoff, HttpRetryLayer, Jitter, ReplayBody, RetryBudget};
-//! use palisade_timeout::TimeoutLayer;
+//! use palisade::retry::{Backoff, HttpRetryLayer, Jitter, ReplayBody, RetryBudget};
+//! use palisade::timeout::TimeoutLayer;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!
@@ -93,10 +93,13 @@ pub use crate::http::{
 #[cfg(feature = "serde")]
 pub use crate::serde_config::RetryConfig;
 pub use crate::service::{CloneTemplate, Retry, RetryLayer};
+// Documented once, in palisade-core (and at the facade's root).
+#[doc(hidden)]
 pub use palisade_core::BuildError;
 
-/// A boxed error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+// The boxed error of the client layers, one type for all of them (`palisade::BoxError`).
+#[doc(hidden)]
+pub use palisade_core::BoxError;
 
 fn record_attempt() {
     #[cfg(feature = "metrics")]

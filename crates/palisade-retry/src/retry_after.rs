@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime, UNIX_EPOCH};
-//! use palisade_retry::retry_after::parse;
+//! use palisade::retry::retry_after::parse;
 //!
 //! let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
 //! assert_eq!(parse(b"120", now), Some(Duration::from_secs(120)));

@@ -10,7 +10,7 @@ use crate::{Backoff, HttpRetryLayer, Jitter, RetryBudget};
 /// The settings of an [`HttpRetryLayer`] in a configuration file, with human durations.
 ///
 /// ```
-/// use palisade_retry::RetryConfig;
+/// use palisade::retry::RetryConfig;
 ///
 /// let config: RetryConfig = serde_json::from_value(serde_json::json!({
 ///     "backoff": { "exponential": { "base": "100ms", "cap": "2s" } },

@@ -11,8 +11,8 @@ use crate::backoff::{Backoff, MakeSchedule};
 use crate::config::Shared;
 use crate::future::{NoHint, ResponseFuture, Template};
 
-/// Retries calls to any service whose requests are `Clone`; see the [crate
-/// documentation](crate).
+/// Retries calls to any service whose requests are `Clone`, on a [`Backoff`] schedule within
+/// a [`RetryBudget`](crate::RetryBudget).
 ///
 /// Calls are judged by a [`Classify`]: by default [`ErrorClassifier`] (every error is retried,
 /// every response returned); a closure `Fn(Result<&Res, &Err>) -> Outcome` says otherwise

@@ -20,7 +20,7 @@ const MILLIS_MAX_DIGITS: usize = 13;
 ///
 /// ```
 /// use std::time::Duration;
-/// use palisade_timeout::DeadlineHeader;
+/// use palisade::timeout::DeadlineHeader;
 ///
 /// let grpc = DeadlineHeader::grpc_timeout();
 /// assert_eq!(grpc.parse(b"250m").unwrap(), Duration::from_millis(250));

@@ -21,8 +21,8 @@
 //! use std::time::Duration;
 //! use axum::{routing::get, Extension, Router};
 //! use http::{Request, StatusCode};
-//! use palisade_core::Deadline;
-//! use palisade_timeout::HttpTimeoutLayer;
+//! use palisade::Deadline;
+//! use palisade::timeout::HttpTimeoutLayer;
 //! use tower::ServiceExt;
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!
@@ -61,7 +61,10 @@ pub mod timeout;
 
 pub use error::Elapsed;
 pub use header::{DeadlineFormat, DeadlineHeader, InvalidDeadline};
+// Documented once, in palisade-core (and at the facade's root).
+#[doc(hidden)]
 pub use palisade_core::BuildError;
+#[doc(hidden)]
 pub use palisade_core::Deadline;
 pub use propagate::{PropagateDeadline, PropagateDeadlineLayer};
 pub use server::{HttpTimeout, HttpTimeoutBuilder, HttpTimeoutLayer};
@@ -74,8 +77,9 @@ pub use timeout::{Timeout, TimeoutLayer};
 /// its answer leaves before timers started earlier for the same budget fire.
 pub const INBOUND_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// The boxed error of [`Timeout`] and [`PropagateDeadline`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+// The boxed error of the client layers, one type for all of them (`palisade::BoxError`).
+#[doc(hidden)]
+pub use palisade_core::BoxError;
 
 #[doc(hidden)]
 pub mod __fuzz {

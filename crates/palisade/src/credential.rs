@@ -17,14 +17,14 @@
 //! ```
 //! use axum::{Extension, Router, routing::get};
 //! use palisade::apikey::{ApiKeyLayer, KeySet, KeyStore};
-//! use palisade::jwt::{Alg, JwtLayer, Key, KeySet as JwtKeys, Rules};
+//! use palisade::jwt::{Alg, JwtKey, JwtKeySet, JwtLayer, Rules};
 //! use palisade::{AnyCredentialLayer, Identity};
 //!
 //! # fn main() -> Result<(), palisade::BuildError> {
 //! let keys = KeyStore::new(KeySet::default());
 //! let secret = b"a 32-byte secret for HS256 tests";
 //! let jwt = JwtLayer::builder()
-//!     .keys(JwtKeys::new([Key::hmac(Alg::HS256, secret).unwrap()]), Rules::new())
+//!     .keys(JwtKeySet::new([JwtKey::hmac(Alg::HS256, secret).unwrap()]), Rules::new())
 //!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/me", get(|Extension(who): Extension<Identity>| async move {

@@ -37,60 +37,41 @@
 //! # }
 //! ```
 
-pub use palisade_core::{
-    BuildError, Cidr, Classify, ClientIp, ClientIpLayer, Deadline, ErrorClassifier,
-    ForwardedHeader, GrpcClassifier, HttpClassifier, Identity, IdentitySource, InvalidCidr,
-    Outcome, Problem, Protocol, RefusedLocally, Rejection, RequireScopesLayer, ResponseBody,
-    TrustedProxies, grpc, jitter, problem, refused_locally, require_scopes, scope,
-};
+#[doc(inline)]
+pub use palisade_core::*;
 
-/// Timeouts with deadlines (feature `timeout`): see [`palisade_timeout`].
 #[cfg(feature = "timeout")]
-pub mod timeout {
-    pub use palisade_timeout::*;
-}
+#[doc(inline)]
+pub use palisade_timeout as timeout;
 
-/// Constant-time API-key authentication (feature `apikey`): see [`palisade_apikey`].
 #[cfg(feature = "apikey")]
-pub mod apikey {
-    pub use palisade_apikey::*;
-}
+#[doc(inline)]
+pub use palisade_apikey as apikey;
 
-/// Circuit breaking (feature `breaker`): see [`palisade_breaker`].
 #[cfg(feature = "breaker")]
-pub mod breaker {
-    pub use palisade_breaker::*;
-}
+#[doc(inline)]
+pub use palisade_breaker as breaker;
 
-/// Strict JSON validation of request bodies (feature `json`): see [`palisade_json`].
 #[cfg(feature = "json")]
-pub mod json {
-    pub use palisade_json::*;
-}
+#[doc(inline)]
+pub use palisade_json as json;
 
-/// JWT and JWKS authentication (feature `jwt`): see [`palisade_jwt`].
 #[cfg(feature = "jwt")]
-pub mod jwt {
-    pub use palisade_jwt::*;
-}
+#[doc(inline)]
+pub use palisade_jwt as jwt;
 
-/// Rate limiting (feature `ratelimit`): see [`palisade_ratelimit`].
 #[cfg(feature = "ratelimit")]
-pub mod ratelimit {
-    pub use palisade_ratelimit::*;
-}
+#[doc(inline)]
+pub use palisade_ratelimit as ratelimit;
 
 #[cfg(all(feature = "apikey", feature = "jwt"))]
 pub mod credential;
 #[cfg(all(feature = "apikey", feature = "jwt"))]
 pub use credential::{AnyCredential, AnyCredentialLayer};
 
-/// Retries with jittered backoff, budgets, `Retry-After` and replayable bodies (feature
-/// `retry`): see [`palisade_retry`].
 #[cfg(feature = "retry")]
-pub mod retry {
-    pub use palisade_retry::*;
-}
+#[doc(inline)]
+pub use palisade_retry as retry;
 
 mod builder;
 pub use builder::ServiceBuilderExt;

@@ -5,7 +5,7 @@
 
 use http::Method;
 use palisade::ratelimit::redis::RedisStore;
-use palisade::ratelimit::{Key, Quota, RateLimitLayer, Tier};
+use palisade::ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
 use palisade::{BuildError, ClientIpLayer, TrustedProxies};
 
 /// The limits, as quotas.
@@ -45,7 +45,7 @@ pub fn client_ip(trusted: TrustedProxies) -> ClientIpLayer {
 /// An invalid quota.
 pub fn per_ip(limits: &Limits) -> Result<RateLimitLayer, BuildError> {
     RateLimitLayer::builder()
-        .tier(Tier::new("ip", limits.per_ip, Key::client_ip()))
+        .tier(Tier::new("ip", limits.per_ip, KeyBy::client_ip()))
         .headers_on_success(true)
         .build()
 }
@@ -56,9 +56,9 @@ pub fn per_ip(limits: &Limits) -> Result<RateLimitLayer, BuildError> {
 ///
 /// An invalid quota.
 pub fn per_caller(limits: &Limits) -> Result<RateLimitLayer, BuildError> {
-    let mut caller = Tier::new("caller", limits.per_caller, Key::identity());
+    let mut caller = Tier::new("caller", limits.per_caller, KeyBy::identity());
     let mut echo =
-        Tier::new("echo", limits.echo, Key::identity()).route(Some(Method::POST), "/v1/echo");
+        Tier::new("echo", limits.echo, KeyBy::identity()).route(Some(Method::POST), "/v1/echo");
     if let Some(store) = &limits.redis {
         caller = caller.redis(store.clone());
         echo = echo.redis(store.clone());

@@ -12,7 +12,9 @@ use crate::extract::{MAX_KEY_LEN, is_query_name};
 use crate::format::KeyFormat;
 use crate::{KeySources, KeyStore};
 
-/// Authenticates requests by API key. See the [crate documentation](crate).
+/// Authenticates requests by API key: a `401` problem for a missing, malformed or unknown key,
+/// the caller's [`Identity`](palisade_core::Identity) for a good one. Build it with
+/// [`ApiKeyLayer::new`] or [`ApiKeyLayer::builder`].
 #[derive(Clone)]
 pub struct ApiKeyLayer {
     pub(super) shared: Arc<Shared>,

@@ -6,7 +6,7 @@ use std::str::FromStr;
 /// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), or a single address.
 ///
 /// ```
-/// use palisade_core::Cidr;
+/// use palisade::Cidr;
 ///
 /// let net: Cidr = "10.0.0.0/8".parse().unwrap();
 /// assert!(net.contains("10.1.2.3".parse().unwrap()));

@@ -49,7 +49,7 @@ pub fn default_peer(extensions: &Extensions) -> Option<IpAddr> {
 ///
 /// ```
 /// use std::net::SocketAddr;
-/// use palisade_core::{ClientIp, ClientIpLayer, TrustedProxies};
+/// use palisade::{ClientIp, ClientIpLayer, TrustedProxies};
 /// use tower::{Layer, Service, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -71,7 +71,7 @@ pub enum ForwardedHeader {
 /// ```
 /// use std::net::IpAddr;
 /// use http::HeaderMap;
-/// use palisade_core::{ClientIp, TrustedProxies};
+/// use palisade::{ClientIp, TrustedProxies};
 ///
 /// let proxies = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
 /// let mut headers = HeaderMap::new();

@@ -43,7 +43,7 @@ use tower_service::Service;
 pub use self::fetch::FetchError;
 use self::fetch::{Fetch, ServiceFetch};
 pub use self::oidc::DiscoveryError;
-use crate::key::{JwkOptions, KeyError, KeySet};
+use crate::key::{JwkOptions, JwtKeySet, KeyError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -166,7 +166,7 @@ enum Target {
 
 /// Keys loaded, with their lifetime.
 struct Loaded {
-    keys: Arc<KeySet>,
+    keys: Arc<JwtKeySet>,
     body: Bytes,
     fresh_until: Instant,
     usable_until: Instant,
@@ -255,7 +255,7 @@ impl JwksSource {
     }
 
     /// The keys now usable (fresh, or stale within [`JwksPolicy::stale_for`]), if any.
-    pub fn keys(&self) -> Option<Arc<KeySet>> {
+    pub fn keys(&self) -> Option<Arc<JwtKeySet>> {
         let loaded = self.inner.state.load_full()?;
         (Instant::now() < loaded.usable_until).then(|| loaded.keys.clone())
     }
@@ -274,7 +274,7 @@ impl JwksSource {
     /// The usable keys, fetching them first if none are held (a first request, or after the
     /// stale window). Requests share that fetch; after a failed one, the next waits for the
     /// cooldown, and requests in between fail at once.
-    pub(crate) async fn keys_or_fetch(&self) -> Option<Arc<KeySet>> {
+    pub(crate) async fn keys_or_fetch(&self) -> Option<Arc<JwtKeySet>> {
         if let Some(keys) = self.keys() {
             self.inner.clone().refresh_if_due();
             return Some(keys);
@@ -287,7 +287,7 @@ impl JwksSource {
     /// After a token named a `kid` the keys lack: joins the fetch in progress, or starts one
     /// unless one started within the cooldown, and answers the keys after it. `None` at once
     /// when cooling down.
-    pub(crate) async fn refetch_for_unknown_kid(&self) -> Option<Arc<KeySet>> {
+    pub(crate) async fn refetch_for_unknown_kid(&self) -> Option<Arc<JwtKeySet>> {
         let wait = self.inner.clone().request_fetch("unknown_kid")?;
         wait_done(wait).await;
         self.keys()
@@ -446,7 +446,10 @@ impl Inner {
     }
 
     /// Fetches now, sharing a fetch in progress; answers the outcome of the fetch waited for.
-    async fn fetch_now(self: Arc<Self>, trigger: &'static str) -> Result<Arc<KeySet>, JwksError> {
+    async fn fetch_now(
+        self: Arc<Self>,
+        trigger: &'static str,
+    ) -> Result<Arc<JwtKeySet>, JwksError> {
         let joined = {
             let control = self.control();
             control.in_flight.clone()
@@ -460,7 +463,11 @@ impl Inner {
     }
 
     /// Records the outcome of a fetch, starts the refresher after the first success.
-    fn finish(self: &Arc<Self>, outcome: &Result<Arc<KeySet>, JwksError>, trigger: &'static str) {
+    fn finish(
+        self: &Arc<Self>,
+        outcome: &Result<Arc<JwtKeySet>, JwksError>,
+        trigger: &'static str,
+    ) {
         let start_refresher = {
             let mut control = self.control();
             control.in_flight = None;
@@ -490,7 +497,7 @@ impl Inner {
     }
 
     /// One fetch (after discovery, for OIDC), stored on success.
-    async fn fetch_and_store(&self) -> Result<Arc<KeySet>, JwksError> {
+    async fn fetch_and_store(&self) -> Result<Arc<JwtKeySet>, JwksError> {
         let uri = self.jwks_uri().await?;
         let fetched = tokio::time::timeout(
             self.policy.fetch_timeout,
@@ -510,8 +517,8 @@ impl Inner {
             // The same document: the same keys (verified-token cache entries stay valid).
             Some(loaded) if loaded.body == fetched.body => loaded.keys.clone(),
             _ => {
-                let keys =
-                    KeySet::from_jwks(&fetched.body, &self.options).map_err(JwksError::Document)?;
+                let keys = JwtKeySet::from_jwks(&fetched.body, &self.options)
+                    .map_err(JwksError::Document)?;
                 for skipped in keys.skipped() {
                     tracing::debug!(kid = ?skipped.kid, error = %skipped.error, "JWK skipped");
                 }

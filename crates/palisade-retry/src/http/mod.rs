@@ -7,7 +7,7 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::Full;
-//! use palisade_retry::{Backoff, HttpRetryLayer};
+//! use palisade::retry::{Backoff, HttpRetryLayer};
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 //!

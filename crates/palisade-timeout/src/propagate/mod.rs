@@ -17,8 +17,8 @@
 //! ```
 //! use std::time::Duration;
 //! use http::{Request, Response};
-//! use palisade_core::Deadline;
-//! use palisade_timeout::{DeadlineHeader, PropagateDeadlineLayer};
+//! use palisade::Deadline;
+//! use palisade::timeout::{DeadlineHeader, PropagateDeadlineLayer};
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!

@@ -11,7 +11,7 @@ use palisade_core::BuildError;
 /// The settings of an [`HttpTimeoutLayer`] as an operator writes them (TOML, JSON, YAML).
 ///
 /// ```
-/// use palisade_timeout::{HttpTimeoutConfig, HttpTimeoutLayer};
+/// use palisade::timeout::{HttpTimeoutConfig, HttpTimeoutLayer};
 ///
 /// let config: HttpTimeoutConfig = serde_json::from_str(r#"{
 ///     "timeout": "2s",

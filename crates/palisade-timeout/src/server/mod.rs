@@ -13,7 +13,7 @@
 //! use std::time::Duration;
 //! use axum::{routing::get, Router};
 //! use http::{Request, StatusCode};
-//! use palisade_timeout::{DeadlineHeader, HttpTimeoutLayer};
+//! use palisade::timeout::{DeadlineHeader, HttpTimeoutLayer};
 //! use tower::ServiceExt;
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!

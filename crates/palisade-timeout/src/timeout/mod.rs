@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use palisade_timeout::{Elapsed, TimeoutLayer};
+//! use palisade::timeout::{Elapsed, TimeoutLayer};
 //! use tower::{service_fn, Layer, ServiceExt};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //!
