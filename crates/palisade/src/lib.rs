@@ -12,7 +12,8 @@
 //! | `breaker` | [`breaker`] | circuit breaking: count/time windows, slow calls, bounded half-open, keyed |
 //! | `retry` | [`retry`] | retries: jittered backoff, a shared budget, `Retry-After`, idempotency, body replay |
 //! | `json` | [`json`] | strict JSON: one-pass RFC 8259 check with limits and no duplicate keys, typed extractor |
-//! | `jwt` | [`jwt`] | JWT/JWKS: key-pinned algorithms, RFC 8725 checks, JWKS cache, OIDC, several issuers |
+//! | `jwt` | [`jwt`] | JWT/JWKS: key-pinned algorithms, RFC 8725 checks, JWKS cache, OIDC, several issuers (aws-lc-rs) |
+//! | `jwt-rust-crypto` | [`jwt`] | the same on the pure-Rust `RustCrypto` backend, instead of `jwt` |
 //! | `ratelimit` | [`ratelimit`] | keyed GCRA tiers, a hard memory bound, `RateLimit` headers, Redis (`ratelimit-redis`) |
 //!
 //! With `apikey` and `jwt`, [`AnyCredentialLayer`] accepts either credential on one route.
