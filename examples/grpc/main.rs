@@ -1,5 +1,7 @@
-//! gRPC with Palisade: a tonic Greeter behind Palisade's layers, called by a tonic client that
-//! propagates its deadline.
+//! gRPC with Palisade: a tonic Greeter behind Palisade's server stack (client address, total
+//! timeout, per-address limit, an API key or a JWT, a scope), called through Palisade's client
+//! stack on a plain tonic `Channel` (retries, a breaker, a timeout per attempt, the deadline
+//! propagated).
 //!
 //! ```text
 //! cargo run --example grpc                          # serve on 127.0.0.1:0, make the calls below, exit
@@ -8,17 +10,21 @@
 //!
 //! Every rejection reaches the tonic client as a gRPC status it understands: no key is
 //! `UNAUTHENTICATED`, a missing scope `PERMISSION_DENIED`, a late call `DEADLINE_EXCEEDED`,
-//! a malformed `grpc-timeout` `INVALID_ARGUMENT`. The stubs come from
+//! a malformed `grpc-timeout` `INVALID_ARGUMENT`, a burst from one address
+//! `RESOURCE_EXHAUSTED`. The stubs come from
 //! `crates/palisade-test-support/proto/helloworld.proto`, generated once and checked in, so no
 //! `protoc` is needed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use palisade::Deadline;
 use palisade::apikey::{ApiKeyLayer, KeySet, KeyStore};
-use palisade::require_scopes;
-use palisade::timeout::{DeadlineHeader, HttpTimeoutLayer, PropagateDeadlineLayer};
+use palisade::breaker::Breaker;
+use palisade::jwt::{Alg, JwtKey, JwtKeySet, JwtLayer, Rules};
+use palisade::ratelimit::{KeyBy, Quota, RateLimitLayer, Tier};
+use palisade::retry::{Backoff, GrpcRetryLayer};
+use palisade::timeout::{DeadlineHeader, HttpTimeoutLayer};
+use palisade::{AnyCredentialLayer, Deadline, ServiceBuilderExt, TrustedProxies};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 use tower::ServiceBuilder;
@@ -40,6 +46,9 @@ use hello::{HelloReply, HelloRequest};
 /// The demo key (public: only for this example), and its key-file line with scope `greeter:call`.
 const DEMO_KEY: &str = "pal_demo_2Oa6KmWtP4kcChKu1OwMScNvaRtSsij9_1CnNwM";
 const DEMO_KEYS: &str = "sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=demo scopes=greeter:call";
+
+/// The HMAC secret of the example's JWTs (public: only for this example).
+const JWT_SECRET: &[u8] = b"the grpc example's secret, 32 b.";
 
 /// Greets; a name of `slow` takes ten seconds.
 #[derive(Debug, Default)]
@@ -78,19 +87,35 @@ impl Greeter for DemoGreeter {
     }
 }
 
-/// Serves the Greeter on `listener` behind: a 2 s timeout that honours a shorter
-/// `grpc-timeout`, API keys, and the scope `greeter:call`.
+/// Serves the Greeter on `listener` behind, outermost first: the client address (from tonic's
+/// connection info), a 2 s timeout that honours a shorter `grpc-timeout`, 8 calls at once per
+/// address (then 2 a second), an API key or a JWT, and the scope `greeter:call`.
 async fn serve(listener: tokio::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
     let keys = KeyStore::new(KeySet::parse(DEMO_KEYS)?);
     let timeout = HttpTimeoutLayer::builder(Duration::from_secs(2))
         .inbound_deadline(DeadlineHeader::grpc_timeout(), Duration::from_secs(2))
         .build()?;
+    let per_ip = RateLimitLayer::builder()
+        .tier(Tier::new(
+            "ip",
+            Quota::per_second(2).with_burst(8),
+            KeyBy::client_ip(),
+        ))
+        .build()?;
+    let jwt = JwtLayer::builder()
+        .keys(
+            JwtKeySet::new([JwtKey::hmac(Alg::HS256, JWT_SECRET)?]),
+            Rules::new().with_audiences(["greeter"]),
+        )
+        .build()?;
     tonic::transport::Server::builder()
         .layer(
             ServiceBuilder::new()
-                .layer(timeout)
-                .layer(ApiKeyLayer::new(keys))
-                .layer(require_scopes(["greeter:call"])),
+                .client_ip(TrustedProxies::none())
+                .http_timeout_layer(timeout)
+                .rate_limits(per_ip)
+                .layer(AnyCredentialLayer::new(ApiKeyLayer::new(keys), jwt))
+                .require_scopes(["greeter:call"]),
         )
         .add_service(GreeterServer::new(DemoGreeter))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
@@ -118,14 +143,40 @@ fn show(what: &str, result: &Result<Response<HelloReply>, Status>) {
     }
 }
 
+/// A JWT for the example's issuer: `sub` demo, scope `greeter:call`, an hour.
+fn demo_token() -> Result<String, Box<dyn std::error::Error>> {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 3600;
+    let claims = serde_json::json!({
+        "sub": "demo", "aud": "greeter", "scope": "greeter:call", "exp": exp,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(JWT_SECRET)?;
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &key,
+    )?)
+}
+
 async fn demo(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
-    // The client propagates each request's `Deadline` as `grpc-timeout` and enforces it; an
-    // expired deadline is DEADLINE_EXCEEDED (feature `tonic`).
+    // The client stack on a plain tonic channel, outermost first: `UNAVAILABLE` retried (up to
+    // 3 attempts, with `grpc-previous-rpc-attempts` and the server's pushback), a breaker that
+    // reads `grpc-status`, 2.5 s per attempt, and each request's `Deadline` sent as
+    // `grpc-timeout` and enforced (an expired one is `DEADLINE_EXCEEDED`).
     let client_stack = ServiceBuilder::new()
-        .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()))
+        .layer(GrpcRetryLayer::new(
+            Backoff::exponential(Duration::from_millis(50))
+                .max_attempts(3)
+                .build()?,
+        ))
+        .breaker(Breaker::builder().name("greeter").build()?)
+        .attempt_timeout(Duration::from_millis(2500))
+        .propagate_deadline(DeadlineHeader::grpc_timeout())
         .service(channel);
     let mut client = GreeterClient::new(client_stack);
 
@@ -153,6 +204,24 @@ async fn demo(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
         .metadata_mut()
         .insert("grpc-timeout", MetadataValue::from_static("soon"));
     show("malformed grpc-timeout", &client.say_hello(request).await);
+    let mut request = hello("ada", None);
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {}", demo_token()?))?,
+    );
+    show("with a JWT", &client.say_hello(request).await);
+    // The per-address limit: a burst of calls from this client.
+    let mut first_refusal = None;
+    for _ in 0..10 {
+        let result = client.say_hello(hello("ada", Some(DEMO_KEY))).await;
+        if result.is_err() {
+            first_refusal = Some(result);
+            break;
+        }
+    }
+    if let Some(refusal) = first_refusal {
+        show("a burst of calls from one address", &refusal);
+    }
     Ok(())
 }
 
@@ -173,7 +242,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     eprintln!("server: {err}");
                 }
             });
-            println!("Greeter on {addr}, behind a timeout, API keys and a scope\n");
+            println!(
+                "Greeter on {addr}, behind the client address, a timeout, a per-address limit, \
+                 an API key or a JWT, and a scope\n"
+            );
             let result = demo(addr).await;
             server.abort();
             result

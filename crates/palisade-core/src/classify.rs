@@ -89,7 +89,9 @@ impl<Res, E: 'static> Classify<Res, E> for ErrorClassifier {
 /// The HTTP default: a 5xx response or any error (transport, timeout) is a failure; every other
 /// response, 4xx included, is a success, because a client error says nothing about the callee's
 /// health. A call a Palisade layer refused before sending it
-/// ([`RefusedLocally`](crate::RefusedLocally)) is ignored.
+/// ([`RefusedLocally`](crate::RefusedLocally)) is ignored. A gRPC response (its
+/// `content-type` is `application/grpc...`) is judged by its `grpc-status`, as
+/// [`GrpcClassifier`] judges it, so the same default serves a tonic channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HttpClassifier {
     _private: (),
@@ -98,11 +100,19 @@ pub struct HttpClassifier {
 impl<B, E: 'static> Classify<Response<B>, E> for HttpClassifier {
     fn classify(&self, result: Result<&Response<B>, &E>) -> Outcome {
         match result {
+            Ok(response) if crate::Protocol::of(response.headers()) == crate::Protocol::Grpc => {
+                GrpcClassifier::default().classify(Ok::<_, &E>(response))
+            }
             Ok(response) if response.status().is_server_error() => Outcome::Failure,
             Ok(_) => Outcome::Success,
             Err(error) if refused_locally(error) => Outcome::Ignored,
             Err(_) => Outcome::Failure,
         }
+    }
+
+    /// Only a gRPC response defers its outcome to trailers.
+    fn classify_trailers(&self, trailers: Option<&HeaderMap>) -> Outcome {
+        Classify::<Response<B>, E>::classify_trailers(&GrpcClassifier::default(), trailers)
     }
 }
 
@@ -231,6 +241,43 @@ impl<B, E: 'static> Classify<Response<B>, E> for GrpcClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The HTTP default reads a gRPC response's status (issue 17: every gRPC failure was a
+    /// success to it, an HTTP 200), so one default serves a tonic channel too.
+    #[test]
+    fn the_http_default_reads_grpc_statuses() {
+        let grpc = |code: &str| {
+            Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", code)
+                .body(())
+                .unwrap()
+        };
+        let judge = |response: &Response<()>| {
+            Classify::<_, std::io::Error>::classify(&HttpClassifier::default(), Ok(response))
+        };
+        assert_eq!(judge(&grpc("14")), Outcome::Failure, "UNAVAILABLE");
+        assert_eq!(judge(&grpc("3")), Outcome::Success, "INVALID_ARGUMENT");
+        assert_eq!(judge(&grpc("1")), Outcome::Ignored, "CANCELLED");
+        let streamed = Response::builder()
+            .header("content-type", "application/grpc+proto")
+            .body(())
+            .unwrap();
+        assert_eq!(judge(&streamed), Outcome::Deferred);
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "13".parse().unwrap());
+        assert_eq!(
+            Classify::<Response<()>, std::io::Error>::classify_trailers(
+                &HttpClassifier::default(),
+                Some(&trailers)
+            ),
+            Outcome::Failure
+        );
+        let plain = Response::builder().status(503).body(()).unwrap();
+        assert_eq!(judge(&plain), Outcome::Failure);
+        let plain = Response::builder().status(404).body(()).unwrap();
+        assert_eq!(judge(&plain), Outcome::Success);
+    }
 
     #[test]
     fn grpc_default_table() {

@@ -20,9 +20,9 @@ use crate::config::Shared;
 /// [`CloneTemplate`]: crate::CloneTemplate
 /// [`HttpTemplate`]: crate::HttpTemplate
 pub trait Template<Req> {
-    /// A fresh request for the next attempt; `None` when it cannot be made again (its body
-    /// was larger than the replay buffer).
-    fn attempt(&self) -> Option<Req>;
+    /// A fresh request for the next attempt, after `previous` attempts; `None` when it cannot
+    /// be made again (its body was larger than the replay buffer).
+    fn attempt(&self, previous: u32) -> Option<Req>;
 
     /// The request's deadline, if it has one.
     fn deadline(&self) -> Option<Deadline>;
@@ -200,7 +200,7 @@ where
                             return Poll::Ready(result);
                         }
                     };
-                    let Some(next) = template.attempt() else {
+                    let Some(next) = template.attempt(*this.attempts) else {
                         crate::record_gave_up(GaveUp::NotReplayable, *this.attempts);
                         return Poll::Ready(result);
                     };

@@ -74,6 +74,8 @@ pub mod backoff;
 mod budget;
 mod config;
 pub mod future;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 pub mod http;
 pub mod retry_after;
 #[cfg(feature = "serde")]
@@ -86,6 +88,8 @@ pub use crate::backoff::{Backoff, BackoffBuilder, Jitter, MakeSchedule, NextDela
 pub use crate::budget::RetryBudget;
 pub use crate::config::DEFAULT_RETRY_AFTER_CAP;
 pub use crate::future::ResponseFuture;
+#[cfg(feature = "tonic")]
+pub use crate::grpc::{GrpcPushback, GrpcRetryClassifier, GrpcRetryLayer};
 pub use crate::http::{
     HttpRetry, HttpRetryClassifier, HttpRetryLayer, HttpTemplate, IDEMPOTENCY_KEY, ReplayBody,
     RetryAfterHint, is_idempotent,

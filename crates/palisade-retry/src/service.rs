@@ -105,7 +105,7 @@ impl<S, C, M> Retry<S, C, M> {
 pub struct CloneTemplate<Req>(Req);
 
 impl<Req: Clone> Template<Req> for CloneTemplate<Req> {
-    fn attempt(&self) -> Option<Req> {
+    fn attempt(&self, _previous: u32) -> Option<Req> {
         Some(self.0.clone())
     }
 

@@ -97,9 +97,11 @@ pub struct HttpRetryLayer<C = HttpRetryClassifier, M = Backoff> {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct HttpSettings {
-    replay_limit: usize,
-    any_method: bool,
+pub(crate) struct HttpSettings {
+    pub(crate) replay_limit: usize,
+    pub(crate) any_method: bool,
+    /// gRPC: each retry says how many attempts came before (`grpc-previous-rpc-attempts`).
+    pub(crate) grpc: bool,
 }
 
 impl HttpRetryLayer {
@@ -112,6 +114,7 @@ impl HttpRetryLayer {
             http: HttpSettings {
                 replay_limit: DEFAULT_REPLAY_LIMIT,
                 any_method: false,
+                grpc: false,
             },
         }
     }
@@ -129,6 +132,7 @@ impl<B> HttpRetryLayer<HttpRetryClassifier, crate::FromBackoffCrate<B>> {
             http: HttpSettings {
                 replay_limit: DEFAULT_REPLAY_LIMIT,
                 any_method: false,
+                grpc: false,
             },
         }
     }
@@ -174,20 +178,23 @@ impl<S, C: Clone, M: Clone> Layer<S> for HttpRetryLayer<C, M> {
             shared: (*self.shared).clone(),
             classifier: self.classifier.clone(),
             http: self.http,
+            hint: RetryAfterHint,
         }
     }
 }
 
-/// The service of [`HttpRetryLayer`]. The inner service gets `Request<ReplayBody<B>>`.
+/// The service of [`HttpRetryLayer`] (and of `GrpcRetryLayer`, with the gRPC hint). The inner
+/// service gets `Request<ReplayBody<B>>`.
 #[derive(Clone, Debug)]
-pub struct HttpRetry<S, C, M> {
-    inner: S,
-    shared: Shared<M>,
-    classifier: C,
-    http: HttpSettings,
+pub struct HttpRetry<S, C, M, H = RetryAfterHint> {
+    pub(crate) inner: S,
+    pub(crate) shared: Shared<M>,
+    pub(crate) classifier: C,
+    pub(crate) http: HttpSettings,
+    pub(crate) hint: H,
 }
 
-impl<S, C, M> HttpRetry<S, C, M> {
+impl<S, C, M, H> HttpRetry<S, C, M, H> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -213,7 +220,12 @@ pub struct HttpTemplate<B> {
     extensions: http::Extensions,
     body: Replayer<B>,
     deadline: Option<Deadline>,
+    grpc: bool,
 }
+
+/// `grpc-previous-rpc-attempts` (gRFC A6): on a retry, how many attempts came before.
+pub static GRPC_PREVIOUS_RPC_ATTEMPTS: HeaderName =
+    HeaderName::from_static("grpc-previous-rpc-attempts");
 
 impl<B> std::fmt::Debug for HttpTemplate<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -225,7 +237,7 @@ impl<B> std::fmt::Debug for HttpTemplate<B> {
 }
 
 impl<B> Template<Request<ReplayBody<B>>> for HttpTemplate<B> {
-    fn attempt(&self) -> Option<Request<ReplayBody<B>>> {
+    fn attempt(&self, previous: u32) -> Option<Request<ReplayBody<B>>> {
         let body = self.body.replay()?;
         let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
@@ -233,6 +245,11 @@ impl<B> Template<Request<ReplayBody<B>>> for HttpTemplate<B> {
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers.clone();
         *request.extensions_mut() = self.extensions.clone();
+        if self.grpc {
+            request
+                .headers_mut()
+                .insert(GRPC_PREVIOUS_RPC_ATTEMPTS.clone(), previous.into());
+        }
         Some(request)
     }
 
@@ -265,16 +282,17 @@ impl<B> Hint<Response<B>> for RetryAfterHint {
     }
 }
 
-impl<S, C, M, B, ResB> Service<Request<B>> for HttpRetry<S, C, M>
+impl<S, C, M, H, B, ResB> Service<Request<B>> for HttpRetry<S, C, M, H>
 where
     S: Service<Request<ReplayBody<B>>, Response = Response<ResB>> + Clone,
     B: http_body::Body,
     C: Classify<S::Response, S::Error> + Clone,
     M: MakeSchedule + Clone,
+    H: crate::future::Hint<S::Response> + Clone,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S, Request<ReplayBody<B>>, HttpTemplate<B>, C, RetryAfterHint, M>;
+    type Future = ResponseFuture<S, Request<ReplayBody<B>>, HttpTemplate<B>, C, H, M>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -299,7 +317,7 @@ where
                 ready,
                 None,
                 self.classifier.clone(),
-                RetryAfterHint,
+                self.hint.clone(),
                 None,
             );
         }
@@ -313,6 +331,7 @@ where
             extensions: parts.extensions.clone(),
             deadline: Deadline::from_extensions(&parts.extensions),
             body: replayer,
+            grpc: self.http.grpc,
         };
         let future = ready.call(Request::from_parts(parts, body));
         ResponseFuture::new(
@@ -320,7 +339,7 @@ where
             ready,
             Some(template),
             self.classifier.clone(),
-            RetryAfterHint,
+            self.hint.clone(),
             Some(self.shared.clone()),
         )
     }
