@@ -355,7 +355,7 @@ fn check_rate(field: &'static str, rate: f64) -> Result<(), BuildError> {
 /// ```
 #[cfg(feature = "serde")]
 #[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// The name in logs and metrics.
     #[serde(default)]
@@ -414,6 +414,27 @@ pub struct WaitGrowth {
 )]
 fn default_failure_rate() -> Option<f64> {
     Some(0.5)
+}
+
+#[cfg(feature = "serde")]
+impl Default for BreakerConfig {
+    /// Every default (see [`BreakerBuilder`]).
+    fn default() -> Self {
+        Self {
+            name: None,
+            window: None,
+            failure_rate: default_failure_rate(),
+            slow_call_threshold: None,
+            slow_call_rate: None,
+            consecutive_failures: None,
+            minimum_calls: None,
+            wait: None,
+            wait_growth: None,
+            jitter: None,
+            half_open_probes: None,
+            half_open_max: None,
+        }
+    }
 }
 
 #[cfg(feature = "serde")]

@@ -13,7 +13,7 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError {
-    field: &'static str,
+    field: Cow<'static, str>,
     reason: Cow<'static, str>,
 }
 
@@ -21,14 +21,24 @@ impl BuildError {
     /// The setting `field` is wrong, because of `reason`.
     pub fn new(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            field,
+            field: Cow::Borrowed(field),
             reason: reason.into(),
         }
     }
 
+    /// The same error, its setting named under `section` (`rate_limit.ip` + `quota` is
+    /// `rate_limit.ip.quota`), for settings read from a configuration file.
+    #[must_use]
+    pub fn within(self, section: &str) -> Self {
+        Self {
+            field: Cow::Owned(format!("{section}.{}", self.field)),
+            reason: self.reason,
+        }
+    }
+
     /// The setting that is wrong.
-    pub fn field(&self) -> &'static str {
-        self.field
+    pub fn field(&self) -> &str {
+        &self.field
     }
 
     /// Why.

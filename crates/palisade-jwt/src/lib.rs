@@ -81,6 +81,8 @@
 mod backend;
 mod cache;
 pub mod claims;
+#[cfg(feature = "serde")]
+mod config;
 pub mod error;
 pub mod jwks;
 pub mod key;
@@ -104,6 +106,8 @@ pub use crate::alg::{Alg, KeyKind, UnsupportedAlg};
 pub use crate::backend::{ensure as install_backend, name as backend_name};
 pub use crate::cache::MAX_TTL as CACHE_MAX_TTL;
 pub use crate::claims::{Claims, ClaimsMap, Registered};
+#[cfg(feature = "serde")]
+pub use crate::config::JwtConfig;
 pub use crate::error::{TokenError, TokenReason};
 pub use crate::jwks::{JwksError, JwksPolicy, JwksSource, JwksSourceBuilder};
 pub use crate::key::{JwkOptions, JwtKey, JwtKeySet, KeyError};

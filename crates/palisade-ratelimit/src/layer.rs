@@ -286,6 +286,15 @@ impl RateLimitLayer {
         }
     }
 
+    /// A layer with no tier: every request passes, nothing is counted. For stacks whose shape
+    /// is fixed but whose limits come from configuration (a configuration with no limit);
+    /// [`builder`](Self::builder) refuses to build a layer without tiers.
+    pub fn unlimited() -> Self {
+        Self::builder()
+            .assemble()
+            .unwrap_or_else(|_| unreachable!("no tier, nothing to refuse"))
+    }
+
     /// Replaces the quota of the tier `name` at run time; each key keeps what it has used.
     ///
     /// # Errors
@@ -379,6 +388,11 @@ impl RateLimitBuilder {
         if self.tiers.is_empty() {
             return Err(BuildError::new("tiers", "add at least one tier"));
         }
+        self.assemble()
+    }
+
+    /// [`build`](Self::build), allowing no tier at all.
+    fn assemble(self) -> Result<RateLimitLayer, BuildError> {
         if self.tiers.len() > 64 {
             return Err(BuildError::new("tiers", "at most 64 tiers per layer"));
         }

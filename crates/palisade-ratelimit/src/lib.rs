@@ -93,6 +93,8 @@
 #[path = "fuzz.rs"]
 pub mod __fuzz;
 mod client;
+#[cfg(feature = "serde")]
+mod config;
 pub mod headers;
 mod key;
 mod layer;
@@ -105,6 +107,8 @@ mod store;
 pub use crate::client::{
     ClientError, ClientRateLimit, ClientRateLimitBuilder, ClientRateLimitLayer, RateLimited,
 };
+#[cfg(feature = "serde")]
+pub use crate::config::TierConfig;
 pub use crate::key::{KeyBy, RequestView};
 pub use crate::layer::{
     Keyless, RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitBuilder, RateLimitLayer,

@@ -242,6 +242,15 @@ fn parse_period(text: &str) -> Result<Duration, QuotaParseError> {
         .ok_or(QuotaParseError("the period is too long"))
 }
 
+/// From a configuration file (feature `serde`): the string form, `"20/s burst 40"`.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Quota {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

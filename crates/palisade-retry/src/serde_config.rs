@@ -24,7 +24,8 @@ use crate::{Backoff, HttpRetryLayer, Jitter, RetryBudget};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
-    /// The schedule's shape.
+    /// The schedule's shape (default: exponential from 100 ms, doubling, capped at 30 s).
+    #[serde(default = "default_backoff")]
     pub backoff: BackoffShape,
     /// How delays are drawn below their caps (default `full`).
     #[serde(default)]
@@ -107,6 +108,31 @@ fn default_budget() -> Option<BudgetConfig> {
         floor_per_second: 10,
         burst: 100,
     })
+}
+
+fn default_backoff() -> BackoffShape {
+    BackoffShape::Exponential {
+        base: Duration::from_millis(100),
+        factor: None,
+        cap: None,
+    }
+}
+
+impl Default for RetryConfig {
+    /// Every default: exponential backoff from 100 ms with full jitter, 3 attempts, the
+    /// default budget, idempotent requests only.
+    fn default() -> Self {
+        Self {
+            backoff: default_backoff(),
+            jitter: Jitter::default(),
+            max_attempts: None,
+            max_elapsed: None,
+            budget: default_budget(),
+            retry_after_cap: None,
+            replay_limit: None,
+            retry_any_method: false,
+        }
+    }
 }
 
 impl RetryConfig {

@@ -77,6 +77,9 @@ pub use palisade_retry as retry;
 mod builder;
 pub use builder::ServiceBuilderExt;
 
+#[cfg(feature = "config")]
+pub mod config;
+
 // The README's Rust examples compile as doc tests, so the front page cannot rot.
 #[cfg(all(doctest, feature = "full", feature = "ratelimit-redis"))]
 #[doc = include_str!("../../../README.md")]

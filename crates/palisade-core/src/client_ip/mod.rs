@@ -309,3 +309,29 @@ pub(crate) const PROXY_HOPS_FORWARDED: &[(&str, &str)] = &[
 
 #[cfg(test)]
 mod tests;
+
+/// From a configuration file (feature `serde`): a list of addresses and networks
+/// (`["10.0.0.0/8", "192.0.2.7"]`) or one comma-separated string (`"10.0.0.0/8, 192.0.2.7"`;
+/// an empty one trusts no proxy), read through `X-Forwarded-For`. An entry that is not an
+/// address or a network is an error naming it.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Networks {
+            List(Vec<String>),
+            Text(String),
+        }
+        let entries: Vec<String> = match Networks::deserialize(deserializer)? {
+            Networks::List(list) => list,
+            Networks::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        Self::new(entries).map_err(serde::de::Error::custom)
+    }
+}
