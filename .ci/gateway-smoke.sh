@@ -151,6 +151,17 @@ set -e
 grep -q '^error: invalid --demo' "$work/demo.out" || fail "message: $(cat "$work/demo.out")"
 echo "ok: --demo beside --api-keys -> status 78"
 
+# A --config file with a bad value is refused with its key and line.
+printf '[server.rate_limit.ip]\nquota = "lots"\n' >"$work/bad.toml"
+set +e
+"$gateway" --addr 127.0.0.1:0 --config "$work/bad.toml" >"$work/config.out" 2>&1
+status=$?
+set -e
+[ "$status" = "78" ] || { cat "$work/config.out"; fail "a bad --config exited $status, wanted 78"; }
+grep -q '^error: invalid --config .*`server.rate_limit.ip.quota` (line 2)' "$work/config.out" \
+  || fail "message: $(cat "$work/config.out")"
+echo "ok: bad --config -> status 78: $(head -n1 "$work/config.out")"
+
 # SIGHUP with an emptied key file: refused, the current keys stay in force.
 keys="$work/keys.txt"
 echo "sha256:62ec36c714dc42161581dd5a82c698b6a7e7c14459cc95e5a24ea65cdd38228b principal=demo scopes=hello:read" >"$keys"

@@ -9,14 +9,13 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use palisade_examples::gateway::flags::{EXIT_CONFIG, Flags};
 use palisade_examples::gateway::{self, DEMO_KEY, apikey};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // A command line that does not parse exits here with status 2 and clap's message.
-    let flags = Flags::parse();
+    let flags = Flags::parse_args(std::env::args_os()).unwrap_or_else(|err| err.exit());
     tracing_subscriber::fmt()
         .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
@@ -57,11 +56,30 @@ async fn run(flags: &Flags) -> ExitCode {
                 delay = ?settings.upstream.delay,
                 "demo upstream listening"
             );
+            // `[client.retry]` and `[client.breaker]` of a --config file, else the demo's;
+            // the file was checked whole when it was read.
+            let retry = match &settings.retry {
+                Some(config) => config.build(),
+                None => Ok(gateway::outbound::Outbound::demo_retry()),
+            };
+            let breaker = match &settings.breaker {
+                Some(config) => config.builder().name("upstream").build(),
+                None => Ok(gateway::outbound::Outbound::demo_breaker(
+                    settings.breaker_wait,
+                )),
+            };
+            let (retry, breaker) = match (retry, breaker) {
+                (Ok(retry), Ok(breaker)) => (retry, breaker),
+                (Err(err), _) | (_, Err(err)) => {
+                    eprintln!("error: invalid --config: {err}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
             settings.config.outbound = Some(gateway::outbound::Outbound {
                 base_url: format!("http://{addr}"),
                 attempt_timeout: settings.upstream_timeout,
-                breaker: gateway::outbound::Outbound::demo_breaker(settings.breaker_wait),
-                budget: palisade::retry::RetryBudget::default(),
+                breaker,
+                retry,
             });
         }
         Err(err) => {

@@ -463,7 +463,7 @@ async fn with_upstream(
             base_url: format!("http://{addr}"),
             attempt_timeout,
             breaker: breaker.clone(),
-            budget: palisade::retry::RetryBudget::default(),
+            retry: palisade_examples::gateway::outbound::Outbound::demo_retry(),
         }),
         ..Config::default()
     };
@@ -729,7 +729,6 @@ async fn echo_has_a_tighter_limit_per_caller() {
 /// credentials now exist only while nothing real is configured.
 #[tokio::test]
 async fn demo_credentials_are_refused_once_real_ones_are_configured() {
-    use clap::Parser;
     use palisade_examples::gateway::flags::Flags;
     use palisade_examples::gateway::idp::{DEMO_AUDIENCE, DemoIdp};
     use palisade_test_support::jwt::{JwksServer, TestKey, now};
@@ -758,7 +757,7 @@ async fn demo_credentials_are_refused_once_real_ones_are_configured() {
     };
     let started = |args: &[&str]| {
         let flags =
-            Flags::try_parse_from(std::iter::once("gateway").chain(args.iter().copied())).unwrap();
+            Flags::parse_args(std::iter::once("gateway").chain(args.iter().copied())).unwrap();
         flags.settings().unwrap()
     };
 
@@ -893,4 +892,123 @@ async fn rate_limit_fields_of_both_layers_reach_the_client() {
         refused.header("ratelimit-policy"),
         Some("\"echo\";q=30;w=60")
     );
+}
+
+/// Issue 17: `--config FILE` sets what the flags set, from TOML read by `palisade::config`; a
+/// flag given as well wins, and a key the gateway cannot honour is refused, named.
+#[tokio::test]
+async fn a_config_file_sets_the_limits_and_keys_and_flags_win() {
+    use palisade_examples::gateway::flags::Flags;
+    let dir = tempfile::tempdir().unwrap();
+    let key = palisade::apikey::format::generate("pal_live").unwrap();
+    std::fs::write(
+        dir.path().join("keys.txt"),
+        format!("{} principal=ops scopes=hello:read\n", KeyDigest::of(&key)),
+    )
+    .unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        r#"
+[server]
+timeout = "3s"
+
+[server.rate_limit.ip]
+quota = "1/min burst 2"
+
+[server.api_keys]
+key_file = "keys.txt"   # beside this file
+
+[client]
+attempt_timeout = "250ms"
+
+[client.retry]
+max_attempts = 2
+"#,
+    )
+    .unwrap();
+    let settings = |args: &[&str]| {
+        Flags::parse_args(
+            ["gateway", "--config", path.to_str().unwrap()]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .unwrap()
+        .settings()
+    };
+    let client = Client::new();
+
+    let from_file = settings(&[]).unwrap();
+    assert_eq!(from_file.config.timeout, Duration::from_secs(3));
+    assert_eq!(from_file.upstream_timeout, Duration::from_millis(250));
+    assert!(from_file.retry.is_some() && from_file.breaker.is_none());
+    assert!(
+        !from_file.demo,
+        "a key file in the configuration ends the demo"
+    );
+    let server = start(from_file.config).await;
+    let url = server.url("/v1/hello");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let reply = client.get(&url, &[("x-api-key", &key)]).await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "the file's 1/min burst 2 per address"
+    );
+    assert_eq!(
+        client.get(&url, &[KEY]).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is out of quota first"
+    );
+
+    // A flag given as well wins over the file.
+    let flagged = settings(&["--rate-limit-ip", "100/s burst 100", "--timeout", "1s"]).unwrap();
+    assert_eq!(flagged.config.timeout, Duration::from_secs(1));
+    let server = start(flagged.config).await;
+    let url = server.url("/v1/hello");
+    for _ in 0..5 {
+        let reply = client.get(&url, &[("x-api-key", &key)]).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(
+        client.get(&url, &[KEY]).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the demo key is refused beside a key file"
+    );
+
+    // What cannot be honoured is refused with the key (and its line, when known).
+    for (text, named) in [
+        (
+            "[server]\ntimeout = \"soon\"\n",
+            "`server.timeout` (line 2)",
+        ),
+        ("[server]\nbogus = 1\n", "bogus"),
+        (
+            "[server.rate_limit.route]\nquota = \"1/s\"\n",
+            "`server.rate_limit.route`",
+        ),
+        (
+            "[server.rate_limit.ip]\nquota = \"1/s\"\nshadow = true\n",
+            "`server.rate_limit.ip.shadow`",
+        ),
+        (
+            "[server.jwt]\nissuer = \"https://a.example\"\naudiences = [\"x\", \"y\"]\n",
+            "`server.jwt.audiences`",
+        ),
+        ("[client.retry]\nmax_attempts = 0\n", "client.retry"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = settings(&[]).unwrap_err().to_string();
+        assert!(err.starts_with("invalid --config "), "{err}");
+        assert!(err.contains(named), "{text:?}: {err}");
+    }
+    let missing = Flags::parse_args(["gateway", "--config", "/nonexistent/gateway.toml"])
+        .unwrap()
+        .settings()
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("cannot read it"), "{missing}");
 }

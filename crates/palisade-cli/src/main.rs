@@ -6,9 +6,11 @@
 //! palisade json check --max-depth 32 request.json
 //! palisade jwt inspect "$TOKEN"
 //! palisade jwt verify --jwks https://login.example.com/.well-known/jwks.json --aud api "$TOKEN"
+//! palisade config check palisade.toml
 //! ```
 
 mod apikey;
+mod config;
 mod json;
 mod jwt;
 
@@ -35,6 +37,9 @@ enum Command {
     /// Inspect and verify JSON Web Tokens.
     #[command(subcommand)]
     Jwt(jwt::Command),
+    /// Check configuration files (`palisade::config`).
+    #[command(subcommand)]
+    Config(config::Command),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Command::Apikey(command) => apikey::run(command).map(|()| true),
         Command::Json(command) => json::run(command),
         Command::Jwt(command) => jwt::run(command),
+        Command::Config(command) => config::run(command),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -273,6 +273,70 @@ fn json_check_reads_stdin_and_reports_unreadable_files() {
 }
 
 #[test]
+fn config_check_builds_both_stacks_and_names_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = palisade_apikey::format::generate("pal_live").unwrap();
+    std::fs::write(
+        dir.path().join("keys.txt"),
+        format!("{} principal=billing\n", KeyDigest::of(&key)),
+    )
+    .unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let good = write(
+        "good.toml",
+        "[server]\ntimeout = \"2s\"\n\n[server.rate_limit.ip]\nquota = \"20/s burst 40\"\n\n\
+         [server.api_keys]\nkey_file = \"keys.txt\"\n\n[client.retry]\nmax_attempts = 3\n",
+    );
+    // Checked from another working directory: the key file is found beside the configuration.
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["config", "check", &good])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{good}: ok (timeout 2s; rate limits ip; API keys)\n")
+    );
+
+    let quota = write("quota.toml", "[server.rate_limit.ip]\nquota = \"lots\"\n");
+    let open = write("open.toml", "[server]\ntimeout = \"2s\"\n");
+    let retry = write(
+        "retry.toml",
+        "[server.api_keys]\nkey_file = \"keys.txt\"\n[client.retry]\nmax_attempts = 0\n",
+    );
+    let empty_keys = write("empty.toml", "[server.api_keys]\nkey_file = \"none.txt\"\n");
+    let out = palisade(
+        &["config", "check", &good, &quota, &open, &retry, &empty_keys],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(lines[0].ends_with(": ok (timeout 2s; rate limits ip; API keys)"));
+    assert!(
+        lines[1].contains(": invalid: `server.rate_limit.ip.quota` (line 2): "),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains(": invalid: `server`: no credential"),
+        "{stdout}"
+    );
+    assert!(lines[3].contains(": invalid: `client.retry"), "{stdout}");
+    assert!(lines[4].contains(": invalid: `server.api_keys"), "{stdout}");
+
+    let out = palisade(&["config", "check", "/nonexistent/palisade.toml"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/palisade.toml"));
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
 fn json_check_agrees_with_json_test_suite() {
     let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/testdata/JSONTestSuite/test_parsing");

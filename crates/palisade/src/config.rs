@@ -233,7 +233,8 @@ impl Config {
         })
     }
 
-    /// Reads the TOML file at `path`.
+    /// Reads the TOML file at `path`. A relative `server.api_keys.key_file` is taken from the
+    /// file's directory, so the configuration means the same from any working directory.
     ///
     /// # Errors
     ///
@@ -245,7 +246,13 @@ impl Config {
             line: None,
             message: format!("cannot read {}: {}", path.display(), error.kind()),
         })?;
-        Self::from_toml(&text)
+        let mut config = Self::from_toml(&text)?;
+        if let (Some(keys), Some(dir)) = (&mut config.server.api_keys, path.parent())
+            && keys.key_file.is_relative()
+        {
+            keys.key_file = dir.join(&keys.key_file);
+        }
+        Ok(config)
     }
 
     /// Builds both stacks, to check a configuration as a whole (nothing is fetched).

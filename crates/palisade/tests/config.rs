@@ -32,7 +32,7 @@ timeout = "2s"
 trusted_proxies = []
 
 [server.rate_limit.ip]
-quota = "2/s burst 2"
+quota = "1/min burst 2"
 
 [server.rate_limit.caller]
 quota = "100/min"
@@ -59,7 +59,7 @@ backoff = {{ constant = {{ delay = "1ms" }} }}
         let reply = client.get(&server.url("/"), &[("x-api-key", &key)]).await;
         statuses.push(reply.status.as_u16());
     }
-    assert_eq!(statuses, [200, 200, 429], "per IP: 2/s burst 2");
+    assert_eq!(statuses, [200, 200, 429], "per IP: 1/min burst 2");
 
     // The client stack: an upstream that fails twice with 503, then answers.
     let calls = Arc::new(AtomicUsize::new(0));
@@ -91,4 +91,41 @@ backoff = {{ constant = {{ delay = "1ms" }} }}
     let response = stack.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(calls.load(Ordering::SeqCst), 3, "two retries");
+}
+
+#[tokio::test]
+async fn a_relative_key_file_is_read_beside_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = generate("pal_live").unwrap();
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::write(
+        dir.path().join("etc/keys.txt"),
+        format!("{} principal=billing\n", KeyDigest::of(&key)),
+    )
+    .unwrap();
+    let path = dir.path().join("etc/palisade.toml");
+    std::fs::write(&path, "[server.api_keys]\nkey_file = \"keys.txt\"\n").unwrap();
+    // The working directory is not the file's: the key file is still found beside it.
+    let config = Config::from_file(&path).unwrap();
+    assert_eq!(
+        config.server.api_keys.as_ref().unwrap().key_file,
+        dir.path().join("etc/keys.txt")
+    );
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(config.server.stack().unwrap());
+    let server = TestServer::spawn(app).await;
+    let client = Client::new();
+    let good = client.get(&server.url("/"), &[("x-api-key", &key)]).await;
+    assert_eq!(good.status, StatusCode::OK);
+    let none = client.get(&server.url("/"), &[]).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+
+    // A file that cannot be read is named; one that does not parse names the line.
+    let missing = Config::from_file(dir.path().join("absent.toml")).unwrap_err();
+    assert!(missing.message().contains("absent.toml"), "{missing}");
+    std::fs::write(&path, "[server]\ntimeout = \"2s\"\nbogus = 1\n").unwrap();
+    let bad = Config::from_file(&path).unwrap_err();
+    assert_eq!(bad.key(), "server.bogus");
+    assert_eq!(bad.line(), Some(3), "{bad}");
 }

@@ -29,6 +29,16 @@ pub const EXIT_CONFIG: u8 = 78;
                   command line, 78 for a bad configuration."
 )]
 pub struct Flags {
+    /// A configuration file (TOML) over the embedded defaults; flags and environment
+    /// variables given as well win. Keys: `[server] timeout`, `trusted_proxies`,
+    /// `[server.rate_limit.ip|caller|echo] quota`, `[server.api_keys] key_file`,
+    /// `[server.jwt] issuer`, `audiences`, `[client] attempt_timeout`, `[client.retry]`,
+    /// `[client.breaker]`.
+    #[arg(long, env = "PALISADE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The flags given on the command line or in the environment (the rest are defaults).
+    #[arg(skip)]
+    pub explicit: std::collections::BTreeSet<String>,
     /// The address to listen on.
     #[arg(long, env = "PALISADE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -140,6 +150,10 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     /// How long the upstream's breaker stays open.
     pub breaker_wait: Duration,
+    /// The outbound retries, from `[client.retry]` (none: the demo's).
+    pub retry: Option<palisade::retry::RetryConfig>,
+    /// The outbound breaker, from `[client.breaker]` (none: the demo's).
+    pub breaker: Option<palisade::breaker::BreakerConfig>,
 }
 
 /// A configuration that parses but cannot be used; its message names the flag.
@@ -154,20 +168,71 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// An error with this message (it names the flag or the file's key).
+    pub(super) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 impl Flags {
-    /// Checks the flags and loads what they name (the key file).
+    /// Parses `args` (the program's name first), noting which flags were given (on the command
+    /// line or in the environment) so that a `--config` file does not override them.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] naming the flag that is wrong and why.
+    /// clap's error for a command line that does not parse.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut flags = Self::from_arg_matches(&matches)?;
+        flags.explicit = matches
+            .ids()
+            .filter(|id| {
+                matches!(
+                    matches.value_source(id.as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        Ok(flags)
+    }
+
+    /// Checks the flags (over the `--config` file, if any) and loads what they name (the key
+    /// file).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the flag, or the file's key and line, that is wrong and why.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut flags = self.clone();
+        let file = match &self.config {
+            Some(path) => Some(super::config_file::apply(&mut flags, path)?),
+            None => None,
+        };
+        flags.checked_settings(file.unwrap_or_default())
+    }
+
+    fn checked_settings(
+        &self,
+        file: super::config_file::FromFile,
+    ) -> Result<Settings, ConfigError> {
         let networks = self
             .trusted_proxies
             .split(',')
             .map(str::trim)
             .filter(|network| !network.is_empty());
-        let trusted_proxies = TrustedProxies::new(networks)
-            .map_err(|err| ConfigError(format!("invalid --trusted-proxies: {err}")))?;
+        let trusted_proxies = match file.trusted_proxies {
+            Some(from_file) => from_file,
+            None => TrustedProxies::new(networks)
+                .map_err(|err| ConfigError(format!("invalid --trusted-proxies: {err}")))?,
+        };
         if self.timeout.is_zero() {
             return Err(ConfigError(
                 "invalid --timeout: it must be more than zero".into(),
@@ -255,6 +320,8 @@ impl Flags {
             },
             upstream_timeout: self.upstream_timeout,
             breaker_wait: self.breaker_wait,
+            retry: file.retry,
+            breaker: file.breaker,
             oidc_issuer: self.oidc_issuer.clone(),
             demo,
             jwt_audience: self.jwt_audience.clone(),
@@ -269,7 +336,7 @@ mod tests {
     use super::*;
 
     fn settings(args: &[&str]) -> Result<Settings, String> {
-        let flags = Flags::try_parse_from(std::iter::once("gateway").chain(args.iter().copied()))
+        let flags = Flags::parse_args(std::iter::once("gateway").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         flags.settings().map_err(|e| e.to_string())
     }

@@ -11,6 +11,7 @@
 //! | module | what it wires |
 //! |---|---|
 //! | [`flags`] | every command-line flag and environment variable, in one place |
+//! | [`config_file`] | `--config FILE`: the same settings from TOML, under the flags |
 //! | [`server`] | the HTTP server: header-read timeout, bounded graceful shutdown |
 //! | [`timeout`] | `palisade-timeout`: the total timeout and the caller's `grpc-timeout` |
 //! | [`apikey`] | `palisade-apikey`: the key store, the embedded demo key, reload on SIGHUP |
@@ -26,6 +27,7 @@
 //! | [`routes`] | the handlers |
 
 pub mod apikey;
+pub mod config_file;
 pub mod flags;
 pub mod idp;
 pub mod json;

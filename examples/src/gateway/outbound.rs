@@ -36,8 +36,9 @@ pub struct Outbound {
     pub attempt_timeout: Duration,
     /// The breaker in front of the upstream.
     pub breaker: Breaker,
-    /// The retry budget, shared by every call to the upstream.
-    pub budget: RetryBudget,
+    /// The retries (their budget shared by every call to the upstream): the demo's, or
+    /// `[client.retry]` of a `--config` file.
+    pub retry: HttpRetryLayer,
 }
 
 impl Outbound {
@@ -78,14 +79,19 @@ impl Outbound {
             .expect("the demo backoff is valid")
     }
 
+    /// The demo's retries: [`demo_backoff`](Self::demo_backoff), the default budget, a
+    /// `Retry-After` of at most 2 s honoured.
+    pub fn demo_retry() -> HttpRetryLayer {
+        HttpRetryLayer::new(Self::demo_backoff())
+            .budget(RetryBudget::default())
+            .retry_after_cap(Duration::from_secs(2))
+    }
+
     /// Builds the client stack.
     pub fn client(&self) -> OutboundClient {
         let transport = Client::builder(TokioExecutor::new()).build_http();
-        let retry = HttpRetryLayer::new(Self::demo_backoff())
-            .budget(self.budget.clone())
-            .retry_after_cap(Duration::from_secs(2));
         let stack = ServiceBuilder::new()
-            .layer(retry)
+            .layer(self.retry.clone())
             .layer(BreakerLayer::new(self.breaker.clone()))
             .layer(TimeoutLayer::new(self.attempt_timeout))
             .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()))
