@@ -914,7 +914,7 @@ async fn a_config_file_sets_the_limits_and_keys_and_flags_win() {
 timeout = "3s"
 
 [server.rate_limit.ip]
-quota = "1/min burst 2"
+quota = "2/s burst 2"
 
 [server.api_keys]
 key_file = "keys.txt"   # beside this file
@@ -946,22 +946,33 @@ max_attempts = 2
         !from_file.demo,
         "a key file in the configuration ends the demo"
     );
-    let server = start(from_file.config).await;
-    let url = server.url("/v1/hello");
+    // 2/s burst 2: the third request within half a second is refused. A machine so loaded
+    // that three loopback requests take longer gets another try on a new server, never a
+    // looser assertion.
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let reply = client.get(&url, &[("x-api-key", &key)]).await;
-        statuses.push(reply.status.as_u16());
+        let server = start(from_file.config.clone()).await;
+        let url = server.url("/v1/hello");
+        let started = std::time::Instant::now();
+        statuses.clear();
+        for _ in 0..3 {
+            let reply = client.get(&url, &[("x-api-key", &key)]).await;
+            statuses.push(reply.status.as_u16());
+        }
+        if started.elapsed() < Duration::from_millis(400) {
+            break;
+        }
     }
     assert_eq!(
         statuses,
         [200, 200, 429],
-        "the file's 1/min burst 2 per address"
+        "the file's 2/s burst 2 per address"
     );
+    // The demo key is not a credential beside the file's key file.
+    let server = start(from_file.config).await;
     assert_eq!(
-        client.get(&url, &[KEY]).await.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "the address is out of quota first"
+        client.get(&server.url("/v1/hello"), &[KEY]).await.status,
+        StatusCode::UNAUTHORIZED
     );
 
     // A flag given as well wins over the file.
