@@ -18,7 +18,7 @@ fail() { echo "FAIL: $*"; echo "--- gateway log"; cat "$log"; exit 1; }
 # start LOG ARGS... : starts a gateway, sets $pid and $addr once it listens.
 start() {
   local out="$1"; shift
-  "$gateway" --addr 127.0.0.1:0 "$@" >"$out" 2>&1 &
+  "$gateway" --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 "$@" >"$out" 2>&1 &
   pid=$!
   pids+=("$pid")
   addr=""
@@ -69,6 +69,17 @@ expect 401 -H "authorization: Bearer ${token%?}$last" "http://$addr/v1/hello"
 expect 200 -H "x-api-key: $key" "http://$addr/v1/upstream"
 curl -s --max-time 10 -H "x-api-key: $key" "http://$addr/v1/upstream" | grep -q '"work":"done"' \
   || fail "/v1/upstream did not pass the upstream's answer on"
+# /metrics, on its own listener: each layer's admitted and refused counts, a JWT histogram.
+metrics=$(grep -o 'metrics=127\.0\.0\.1:[0-9]*' "$log" | head -n1 | cut -d= -f2 || true)
+[ -n "$metrics" ] || fail "no metrics listener in the start-up log"
+curl -s --max-time 10 "http://$metrics/metrics" >"$work/metrics.txt" || fail "GET /metrics failed"
+for series in 'palisade_ratelimit_requests_total{tier="ip",outcome="admitted"}' \
+  'palisade_apikey_requests_total{outcome="accepted"}' 'palisade_jwt_requests_total{outcome="accepted"}' \
+  'palisade_jwt_verify_seconds_bucket' 'palisade_json_requests_total{outcome="duplicate_key"}'; do
+  grep -qF "$series" "$work/metrics.txt" || { cat "$work/metrics.txt"; fail "/metrics lacks $series"; }
+done
+expect 404 "http://$addr/metrics"
+echo "ok: /metrics on $metrics, not on the public port"
 # The demo header makes the upstream fail (502): once half of the last calls failed (at least
 # 5 calls), the breaker opens and calls fail fast (503) without reaching the upstream.
 failures=0

@@ -39,6 +39,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(flags: &Flags) -> ExitCode {
+    // The recorder first: the layers (and the key store, as it loads) register their metrics
+    // with the recorder installed when they first count.
+    let metrics = match flags.metrics_addr.0 {
+        Some(addr) => match gateway::metrics::install() {
+            Ok(handle) => Some((addr, handle)),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let settings = match flags.settings() {
         Ok(settings) => settings,
         Err(err) => {
@@ -151,6 +163,18 @@ async fn run(flags: &Flags) -> ExitCode {
             "demo mode (no --api-keys, no --oidc-issuer): accepting the public demo key {DEMO_KEY}"
         ),
         _ => tracing::info!("no API keys configured: /v1 takes JWTs only"),
+    }
+    if let Some((addr, handle)) = metrics {
+        match gateway::metrics::serve(addr, handle).await {
+            Ok(bound) => tracing::info!(
+                metrics = %bound,
+                "metrics listening; try: curl 'http://{bound}/metrics'"
+            ),
+            Err(err) => {
+                eprintln!("error: cannot listen on {addr} for metrics (--metrics-addr): {err}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let listener = match tokio::net::TcpListener::bind(settings.addr).await {
         Ok(listener) => listener,

@@ -67,7 +67,8 @@
 //! - `metrics`: the counter `palisade_apikey_requests_total`, labelled by `outcome`
 //!   (`accepted`, `missing`, `several`, `malformed_header`, `oversized`, `malformed`, `unknown`,
 //!   `disabled`, `expired`), and `palisade_apikey_reloads_total`, labelled by `outcome`
-//!   (`reloaded`, `failed`, `refused_no_usable_key`).
+//!   (`reloaded`, `failed`, `refused_no_usable_key`), and the gauge `palisade_apikey_keys`
+//!   (the keys of the set in force).
 //! - `serde`: [`ApiKeyConfig`], the layer's settings from a configuration
 //!   file.
 

@@ -84,6 +84,7 @@ impl std::error::Error for LoadError {
 impl KeyStore {
     /// A store holding `keys`.
     pub fn new(keys: KeySet) -> Self {
+        set_gauge(&keys);
         Self {
             keys: Arc::new(ArcSwap::from_pointee(keys)),
             allow_empty: Arc::new(AtomicBool::new(false)),
@@ -119,6 +120,7 @@ impl KeyStore {
     /// Replaces the key set; in-flight requests finish with the one they started with.
     pub fn replace(&self, keys: KeySet) {
         let count = keys.len();
+        set_gauge(&keys);
         self.keys.store(Arc::new(keys));
         tracing::warn!(keys = count, "API key set replaced");
     }
@@ -170,6 +172,15 @@ fn check_usable(keys: &KeySet) -> Result<(), LoadError> {
     } else {
         Err(LoadError::NoUsableKey { keys: keys.len() })
     }
+}
+
+/// `palisade_apikey_keys`: the keys of the set in force.
+fn set_gauge(keys: &KeySet) {
+    #[cfg(feature = "metrics")]
+    #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+    metrics::gauge!("palisade_apikey_keys").set(keys.len() as f64);
+    #[cfg(not(feature = "metrics"))]
+    let _ = keys;
 }
 
 fn count_reload(outcome: &'static str) {

@@ -125,7 +125,7 @@ impl Breaker {
             Cow::Borrowed(name) => Arc::from(*name),
             Cow::Owned(name) => Arc::from(name.as_str()),
         };
-        let breaker = Self {
+        Self {
             shared: Arc::new(Shared {
                 core: Core::new(&builder),
                 origin: Instant::now(),
@@ -135,10 +135,7 @@ impl Breaker {
                 metrics: Metrics::new(&name),
                 name,
             }),
-        };
-        #[cfg(feature = "metrics")]
-        breaker.shared.metrics.state(BreakerState::Closed);
-        breaker
+        }
     }
 
     /// The name in logs, metrics and hooks.
@@ -207,7 +204,7 @@ impl Breaker {
             }),
             Err(rejected) => {
                 #[cfg(feature = "metrics")]
-                self.shared.metrics.rejected.increment(1);
+                self.shared.metrics.rejected(|| self.state());
                 Err(BreakerOpen::from(rejected))
             }
         }
@@ -226,7 +223,7 @@ impl Breaker {
 
     fn complete(&self, permit: Permit, outcome: Outcome) {
         #[cfg(feature = "metrics")]
-        self.shared.metrics.outcome(outcome);
+        self.shared.metrics.outcome(outcome, || self.state());
         if let Some(transition) = self.shared.core.complete(permit, outcome, &|| self.now()) {
             self.report(transition);
         }
@@ -297,53 +294,72 @@ impl Drop for CallPermit {
     }
 }
 
+/// The breaker's metrics, registered on its first call (with the recorder installed by then).
 #[cfg(feature = "metrics")]
 struct Metrics {
+    name: Arc<str>,
+    handles: std::sync::OnceLock<Handles>,
+}
+
+#[cfg(feature = "metrics")]
+struct Handles {
     success: metrics::Counter,
     failure: metrics::Counter,
     ignored: metrics::Counter,
     rejected: metrics::Counter,
     gauge: metrics::Gauge,
-    name: Arc<str>,
 }
 
 #[cfg(feature = "metrics")]
 impl Metrics {
     fn new(name: &Arc<str>) -> Self {
-        let calls = |outcome: &'static str| {
-            metrics::counter!(
-                "palisade_breaker_calls_total",
-                "breaker" => name.to_string(),
-                "outcome" => outcome
-            )
-        };
         Self {
-            success: calls("success"),
-            failure: calls("failure"),
-            ignored: calls("ignored"),
-            rejected: metrics::counter!(
-                "palisade_breaker_rejected_total",
-                "breaker" => name.to_string()
-            ),
-            gauge: metrics::gauge!("palisade_breaker_state", "breaker" => name.to_string()),
             name: name.clone(),
+            handles: std::sync::OnceLock::new(),
         }
     }
 
-    fn outcome(&self, outcome: Outcome) {
+    /// The handles; registering them sets the state gauge to `state()`.
+    fn handles(&self, state: impl FnOnce() -> BreakerState) -> &Handles {
+        self.handles.get_or_init(|| {
+            let name = &self.name;
+            let calls = |outcome: &'static str| {
+                metrics::counter!(
+                    "palisade_breaker_calls_total",
+                    "breaker" => name.to_string(),
+                    "outcome" => outcome
+                )
+            };
+            let handles = Handles {
+                success: calls("success"),
+                failure: calls("failure"),
+                ignored: calls("ignored"),
+                rejected: metrics::counter!(
+                    "palisade_breaker_rejected_total",
+                    "breaker" => name.to_string()
+                ),
+                gauge: metrics::gauge!("palisade_breaker_state", "breaker" => name.to_string()),
+            };
+            handles.gauge.set(f64::from(state() as u8));
+            handles
+        })
+    }
+
+    fn outcome(&self, outcome: Outcome, state: impl FnOnce() -> BreakerState) {
+        let handles = self.handles(state);
         match outcome {
-            Outcome::Success | Outcome::Deferred => self.success.increment(1),
-            Outcome::Failure => self.failure.increment(1),
-            Outcome::Ignored => self.ignored.increment(1),
+            Outcome::Success | Outcome::Deferred => handles.success.increment(1),
+            Outcome::Failure => handles.failure.increment(1),
+            Outcome::Ignored => handles.ignored.increment(1),
         }
     }
 
-    fn state(&self, state: BreakerState) {
-        self.gauge.set(f64::from(state as u8));
+    fn rejected(&self, state: impl FnOnce() -> BreakerState) {
+        self.handles(state).rejected.increment(1);
     }
 
     fn transition(&self, from: BreakerState, to: BreakerState) {
-        self.state(to);
+        self.handles(|| to).gauge.set(f64::from(to as u8));
         metrics::counter!(
             "palisade_breaker_transitions_total",
             "breaker" => self.name.to_string(),

@@ -82,7 +82,8 @@
 //!   `palisade_breaker_rejected_total{breaker}`,
 //!   `palisade_breaker_transitions_total{breaker,from,to}` and the gauge
 //!   `palisade_breaker_state{breaker}` (0 closed, 1 open, 2 half-open, 3 forced open,
-//!   4 disabled).
+//!   4 disabled), registered on the breaker's first call; a keyed breaker's keys are named
+//!   `<name>:<key>`, and the gauge `palisade_breaker_keys{breaker}` counts them.
 //! - `serde`: [`BreakerConfig`], the settings from a configuration file.
 //! - `tonic`: a refused call reaches a tonic client as `UNAVAILABLE`.
 

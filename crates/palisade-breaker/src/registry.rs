@@ -172,6 +172,10 @@ impl BreakerRegistry {
         breaker.last_used().store(tick, Ordering::Relaxed);
         entries.clock.push_back((key.into(), tick));
         entries.map.insert(key.into(), breaker.clone());
+        #[cfg(feature = "metrics")]
+        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+        metrics::gauge!("palisade_breaker_keys", "breaker" => self.inner.template.name.to_string())
+            .set(entries.map.len() as f64);
         breaker
     }
 

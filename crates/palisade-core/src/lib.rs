@@ -19,6 +19,10 @@
 //!   in problem+json for HTTP callers and as a trailers-only response for gRPC callers
 //!   ([`Protocol`], [`grpc`]).
 //!
+//! With feature `metrics`, [`RequireScopes`] counts `palisade_scope_requests_total{outcome}`
+//! (`allowed`, `forbidden`, `unauthenticated`) and [`ClientIpLayer`] counts requests it found
+//! no peer address for in `palisade_client_ip_missing_total`.
+//!
 //! # Example
 //!
 //! A layer that rejects a request answers with a [`Problem`]:
@@ -38,6 +42,10 @@
 //!
 //! [Palisade]: https://github.com/palisade-rs/palisade
 
+#[cfg(feature = "metrics")]
+#[doc(hidden)]
+#[path = "lazy_metrics.rs"]
+pub mod __metrics;
 mod body;
 mod build_error;
 mod classify;

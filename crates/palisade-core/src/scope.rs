@@ -74,6 +74,12 @@ where
             scopes,
             forbidden,
             unauthenticated,
+            #[cfg(feature = "metrics")]
+            requests: crate::__metrics::Outcomes::new(
+                "palisade_scope_requests_total",
+                [],
+                ["allowed", "forbidden", "unauthenticated"],
+            ),
         }),
     }
 }
@@ -89,6 +95,9 @@ struct Shared {
     scopes: Box<[Box<str>]>,
     forbidden: Rejection,
     unauthenticated: Rejection,
+    /// `palisade_scope_requests_total{outcome}`: `allowed`, `forbidden`, `unauthenticated`.
+    #[cfg(feature = "metrics")]
+    requests: crate::__metrics::Outcomes<3>,
 }
 
 impl RequireScopesLayer {
@@ -150,6 +159,8 @@ where
         match request.extensions().get::<Identity>() {
             None => {
                 tracing::debug!("scope check: no identity on the request");
+                #[cfg(feature = "metrics")]
+                self.shared.requests.increment(2);
                 ResponseFuture::rejected(
                     self.shared.unauthenticated.clone(),
                     Protocol::of(request.headers()),
@@ -167,12 +178,18 @@ where
                     key_id = identity.key_id(),
                     "scope check: a required scope is missing"
                 );
+                #[cfg(feature = "metrics")]
+                self.shared.requests.increment(1);
                 ResponseFuture::rejected(
                     self.shared.forbidden.clone(),
                     Protocol::of(request.headers()),
                 )
             }
-            Some(_) => ResponseFuture::inner(self.inner.call(request)),
+            Some(_) => {
+                #[cfg(feature = "metrics")]
+                self.shared.requests.increment(0);
+                ResponseFuture::inner(self.inner.call(request))
+            }
         }
     }
 }

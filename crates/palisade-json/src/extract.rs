@@ -33,7 +33,8 @@ use palisade_core::problem::types;
 use serde::de::DeserializeOwned;
 
 use crate::layer::{
-    Validated, count, invalid_json, is_json_media_type, unreadable, unsupported_media_type,
+    Validated, count, count_accepted, count_decode, invalid_json, is_json_media_type, unreadable,
+    unsupported_media_type,
 };
 use crate::limits::{DEFAULT_MAX_BODY, Limits};
 use crate::scan::{push_key, validate};
@@ -181,6 +182,7 @@ async fn read(request: Request) -> Result<Bytes, JsonRejection> {
     };
     if !checked {
         validate(&bytes, &Limits::default()).map_err(|rejected| invalid_json(&rejected))?;
+        count_accepted();
     }
     Ok(bytes)
 }
@@ -211,7 +213,7 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonRejecti
         }
     };
     if let Some(pointer) = unknown {
-        count("unknown_field");
+        count_decode("unknown_field");
         return Err(body_problem(
             "unknown_field",
             "the body has a member this endpoint does not accept".to_owned(),
@@ -319,13 +321,13 @@ fn shape_problem(message: &str, pointer: String) -> JsonRejection {
             ),
         )
     };
-    count(reason);
+    count_decode(reason);
     body_problem(reason, detail, pointer)
 }
 
 /// A `422` for a `garde` report: its first failure, with the pointer and the rule's message.
 fn validation_problem(report: &garde::Report) -> JsonRejection {
-    count("validation");
+    count_decode("validation");
     let Some((path, error)) = report.iter().next() else {
         return body_problem(
             "validation",

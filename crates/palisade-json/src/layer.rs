@@ -222,10 +222,28 @@ pub(crate) fn invalid_json(rejected: &Rejected) -> Problem {
         .with_extension("offset", rejected.offset())
 }
 
+/// Counts a body the scan (the layer's, or an extractor's without the layer) refused:
+/// `palisade_json_requests_total{outcome=<reason>}`.
 pub(crate) fn count(reason: &'static str) {
     tracing::debug!(reason, "JSON body rejected");
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_json_rejected_total", "reason" => reason).increment(1);
+    metrics::counter!("palisade_json_requests_total", "outcome" => reason).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = reason;
+}
+
+/// Counts a body the scan accepted: `palisade_json_requests_total{outcome="accepted"}`.
+pub(crate) fn count_accepted() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_json_requests_total", "outcome" => "accepted").increment(1);
+}
+
+/// Counts a scanned body an extractor refused to decode into its type:
+/// `palisade_json_decode_rejected_total{reason}`.
+pub(crate) fn count_decode(reason: &'static str) {
+    tracing::debug!(reason, "JSON body refused by its type");
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_json_decode_rejected_total", "reason" => reason).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = reason;
 }
@@ -458,6 +476,7 @@ where
                                     problem: Some((problem, *protocol)),
                                 }
                             } else {
+                                count_accepted();
                                 let mut parts = parts.take().expect("taken once");
                                 parts.extensions.insert(Validated);
                                 let mut service = service.take().expect("taken once");

@@ -94,6 +94,14 @@
 //! and [`DuplicateKeys::Allow`] accepts them. Each `i_` file's outcome is pinned in
 //! `tests/suite.rs`: lone surrogates and invalid UTF-8 are refused, huge exponents are refused
 //! as lossy unless [`LossyNumbers::Allow`], deep nesting is refused past [`Limits::max_depth`].
+//!
+//! # Metrics (feature `metrics`)
+//!
+//! `palisade_json_requests_total{outcome}` counts each body the layer checks (or an extractor
+//! checks without the layer): `accepted`, or the reason it was refused (`duplicate_key`,
+//! `too_deep`, `too_large`, `unsupported_media_type`, `unreadable`, `schema`, ...: the `reason`
+//! of the problem body). `palisade_json_decode_rejected_total{reason}` counts accepted bodies an
+//! extractor then refused for its type (`unknown_field`, `missing_field`, `validation`, ...).
 
 pub mod limits;
 pub mod scan;

@@ -22,7 +22,7 @@ pub const MAX_TTL: Duration = Duration::from_secs(300);
 
 const SHARDS: usize = 16;
 
-type TokenDigest = [u8; 32];
+pub(crate) type TokenDigest = [u8; 32];
 
 /// A digest is already uniform: its first eight bytes are the hash.
 #[derive(Default)]

@@ -409,6 +409,26 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
             }
             count_cache(false);
         }
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let step = self.verify_uncached(token, now, now_secs, digest);
+        // The signature and claims checks (not a key fetch, which has its own histogram).
+        #[cfg(feature = "metrics")]
+        if let Step::Done(_) = &step {
+            metrics::histogram!("palisade_jwt_verify_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        step
+    }
+
+    /// Verified now when the keys are at hand (not from the cache; into it on success).
+    fn verify_uncached(
+        &self,
+        token: &str,
+        now: SystemTime,
+        now_secs: i64,
+        digest: Option<cache::TokenDigest>,
+    ) -> Step<T> {
         let decoded = match verify::decode(token, self.max_len) {
             Ok(decoded) => decoded,
             Err(error) => return Step::Done(Err(error)),
@@ -450,8 +470,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
 
     /// Verifies after fetching keys as the JWKS rules allow.
     async fn verify_fetching(self: Arc<Self>, token: String) -> Result<Verified<T>, TokenError> {
-        let decoded = verify::decode(&token, self.max_len)?;
-        let (_, authority) = self.authority(decoded.registered.iss.as_deref())?;
+        // The checks' own time, not the fetches', goes to the verification histogram.
+        let mut checking = CheckTime::default();
+        let (decoded, authority) = checking.time(|| {
+            let decoded = verify::decode(&token, self.max_len)?;
+            let (_, authority) = self.authority(decoded.registered.iss.as_deref())?;
+            Ok::<_, TokenError>((decoded, authority))
+        })?;
         let KeySource::Jwks(source) = &authority.keys else {
             return Err(TokenReason::UnknownKey.into());
         };
@@ -459,23 +484,49 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Shared<T> {
             .keys_or_fetch()
             .await
             .ok_or(TokenError::new(TokenReason::KeysUnavailable))?;
-        let key = match verify::check_signature(&decoded.parsed, &keys, &authority.rules) {
+        let checked =
+            checking.time(|| verify::check_signature(&decoded.parsed, &keys, &authority.rules));
+        let key = match checked {
             Err(error) if error.reason() == TokenReason::UnknownKey => {
                 let keys = source
                     .refetch_for_unknown_kid()
                     .await
                     .ok_or(TokenError::new(TokenReason::UnknownKey))?;
-                verify::check_signature(&decoded.parsed, &keys, &authority.rules)?
+                checking
+                    .time(|| verify::check_signature(&decoded.parsed, &keys, &authority.rules))?
             }
             other => other?,
         };
-        verify::finish(
-            decoded,
-            key,
-            &authority.rules,
-            &self.identity,
-            SystemTime::now(),
-        )
+        checking.time(|| {
+            verify::finish(
+                decoded,
+                key,
+                &authority.rules,
+                &self.identity,
+                SystemTime::now(),
+            )
+        })
+    }
+}
+
+/// The time spent checking a token across the awaits of a key fetch, recorded in
+/// `palisade_jwt_verify_seconds` when the verification ends, however it ends.
+#[derive(Default)]
+struct CheckTime(std::time::Duration);
+
+impl CheckTime {
+    fn time<R>(&mut self, check: impl FnOnce() -> R) -> R {
+        let started = std::time::Instant::now();
+        let result = check();
+        self.0 += started.elapsed();
+        result
+    }
+}
+
+impl Drop for CheckTime {
+    fn drop(&mut self) {
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("palisade_jwt_verify_seconds").record(self.0.as_secs_f64());
     }
 }
 

@@ -75,8 +75,17 @@
 //!
 //! `aws-lc-rs` (default) or `rust-crypto` chooses the crypto backend (installed explicitly,
 //! so enabling both is not a runtime panic: aws-lc-rs wins); `https` (default) gives the
-//! JWKS client TLS; `axum` makes [`Claims`] an extractor; `metrics` and `serde` as in every
-//! Palisade crate.
+//! JWKS client TLS; `axum` makes [`Claims`] an extractor; `serde` as in every Palisade crate.
+//!
+//! # Metrics (feature `metrics`)
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `palisade_jwt_requests_total{outcome}` | counter | `accepted`, `anonymous` (no token, optional layer), or the refusal's reason (`expired`, `bad_signature`, `unknown_key`, ...: [`TokenReason`]'s labels) |
+//! | `palisade_jwt_verify_seconds` | histogram | one signature and claims check (cache hits skip it) |
+//! | `palisade_jwt_cache_total{outcome}` | counter | verified-token cache `hit` or `miss` |
+//! | `palisade_jwt_jwks_fetches_total{trigger,outcome}` | counter | JWKS fetches: `trigger` `load`, `no_keys`, `unknown_kid`, `expired`, `refresh`; `outcome` `ok`, `error`, `cooling_down` |
+//! | `palisade_jwt_jwks_fetch_seconds{outcome}` | histogram | one JWKS fetch (after discovery when it ran), in the span `palisade.jwt.jwks_fetch` |
 
 mod backend;
 mod cache;

@@ -15,6 +15,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::quota::Quota;
+use crate::tier_metrics::ClientMetrics;
 
 /// Waited longer than allowed for a permit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +107,7 @@ impl fmt::Debug for ClientRateLimitLayer {
 pub struct ClientRateLimitBuilder {
     quota: Quota,
     max_wait: Duration,
+    name: String,
 }
 
 impl ClientRateLimitLayer {
@@ -115,6 +117,7 @@ impl ClientRateLimitLayer {
         ClientRateLimitBuilder {
             quota,
             max_wait: Duration::from_secs(1),
+            name: "client".to_owned(),
         }
     }
 }
@@ -126,6 +129,15 @@ impl ClientRateLimitBuilder {
         self
     }
 
+    /// The limiter's name in metrics (`limiter` label; `client` by default): with feature
+    /// `metrics`, `palisade_ratelimit_client_calls_total{limiter,outcome}` counts calls sent at
+    /// once (`immediate`), after a wait (`delayed`) and refused (`refused`), and
+    /// `palisade_ratelimit_client_wait_seconds{limiter}` records each wait.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Checks the quota and builds the layer.
     ///
     /// # Errors
@@ -134,7 +146,10 @@ impl ClientRateLimitBuilder {
     pub fn build(self) -> Result<ClientRateLimitLayer, BuildError> {
         self.quota.check()?;
         Ok(ClientRateLimitLayer {
-            schedule: Arc::new(Schedule::new(self.quota, self.max_wait)),
+            schedule: Arc::new(Schedule {
+                metrics: ClientMetrics::new(&self.name),
+                ..Schedule::new(self.quota, self.max_wait)
+            }),
         })
     }
 }
@@ -158,6 +173,7 @@ struct Schedule {
     longest: u64,
     /// The theoretical arrival time, in nanoseconds since `origin`.
     tat: AtomicU64,
+    metrics: ClientMetrics,
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -176,6 +192,7 @@ impl Schedule {
             // A wake-up may come a tick late: plan for it, so the wait seen stays within.
             longest: nanos(max_wait.saturating_sub(TIMER_SLACK)),
             tat: AtomicU64::new(0),
+            metrics: ClientMetrics::new("client"),
         }
     }
 
@@ -260,7 +277,9 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let now = Instant::now();
-        let state = match self.schedule.reserve(now) {
+        let reserved = self.schedule.reserve(now);
+        self.schedule.metrics.called(reserved.ok());
+        let state = match reserved {
             Ok(wait) if wait.is_zero() => State::Calling {
                 future: self.inner.call(request),
             },

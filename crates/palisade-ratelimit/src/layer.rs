@@ -22,6 +22,7 @@ use crate::key::{KeyBy, route};
 use crate::limiter::{Decision, FakeClock, Limiter, LimiterClock};
 use crate::quota::Quota;
 use crate::store::WhenFull;
+use crate::tier_metrics::{Decided, TierMetrics};
 
 /// `RateLimit-Policy`.
 pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -221,9 +222,7 @@ impl Tier {
 }
 
 pub(crate) struct TierState {
-    /// Checks since the key-count gauge was last set.
-    #[cfg(feature = "metrics")]
-    checks: std::sync::atomic::AtomicU32,
+    metrics: TierMetrics,
     /// Whether a request without this tier's key was reported.
     keyless_reported: std::sync::atomic::AtomicBool,
     tier: Tier,
@@ -448,8 +447,7 @@ impl RateLimitBuilder {
             let mut policy = String::new();
             policy_item(&mut policy, &tier.name, &tier.quota);
             tiers.push(Arc::new(TierState {
-                #[cfg(feature = "metrics")]
-                checks: std::sync::atomic::AtomicU32::new(0),
+                metrics: TierMetrics::new(&tier.name),
                 keyless_reported: std::sync::atomic::AtomicBool::new(false),
                 limiter: Arc::new(ArcSwap::from_pointee(limiter)),
                 refused,
@@ -524,14 +522,6 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn count(tier: &str, outcome: &'static str) {
-    #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_ratelimit_requests_total", "tier" => tier.to_owned(), "outcome" => outcome)
-        .increment(1);
-    #[cfg(not(feature = "metrics"))]
-    let _ = (tier, outcome);
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
@@ -555,22 +545,6 @@ where
 }
 
 impl<S> RateLimit<S> {
-    /// Counts a check for the key-count gauge, setting the gauge every 4096 checks.
-    #[cfg(feature = "metrics")]
-    #[inline]
-    fn sample_keys(state: &TierState, limiter: &Limiter) {
-        if state
-            .checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .trailing_zeros()
-            >= 12
-        {
-            #[allow(clippy::cast_precision_loss, reason = "a gauge")]
-            metrics::gauge!("palisade_ratelimit_keys", "tier" => state.tier.name.clone())
-                .set(limiter.len() as f64);
-        }
-    }
-
     /// Local tiers only and nothing to do after the response: each tier checks and the
     /// first refusal answers.
     #[inline]
@@ -603,12 +577,14 @@ impl<S> RateLimit<S> {
                 }
             };
             let limiter = limiter.load();
-            #[cfg(feature = "metrics")]
-            Self::sample_keys(state, limiter);
             let (decision, stored) = limiter.check_stored(key, tier.cost, false);
+            state.metrics.sample_keys(|| limiter.len());
             if stored {
                 charged |= 1 << index;
-            } else if !decision.allowed && !refused_in_shadow(tier) {
+            }
+            if decision.allowed {
+                state.metrics.decided(Decided::Admitted);
+            } else if !refused_in_shadow(state) {
                 refund(shared, charged, &request);
                 return refused(state, &decision, &request);
             }
@@ -670,8 +646,6 @@ impl<S> RateLimit<S> {
                 }
             };
             let limiter = limiter.load();
-            #[cfg(feature = "metrics")]
-            Self::sample_keys(state, limiter);
             let decision = if tier.penalty.is_some() {
                 penalties.push((state.clone(), key));
                 limiter.would_admit(key, tier.cost)
@@ -683,13 +657,15 @@ impl<S> RateLimit<S> {
                 }
                 decision
             };
+            state.metrics.sample_keys(|| limiter.len());
             if decision.allowed {
+                state.metrics.decided(Decided::Admitted);
                 if shared.headers_on_success {
                     applied.push((state.clone(), decision));
                 }
                 continue;
             }
-            if refused_in_shadow(tier) {
+            if refused_in_shadow(state) {
                 continue;
             }
             refund(shared, charged, &request);
@@ -774,10 +750,7 @@ fn local_key<B>(shared: &Shared, state: &TierState, request: &Request<B>) -> Tie
 /// leave the tier silently unlimited); answers the tier's [`Keyless`] policy.
 #[cold]
 fn keyless(state: &TierState) -> Keyless {
-    count(&state.tier.name, "keyless");
-    #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_ratelimit_keyless_total", "tier" => state.tier.name.clone())
-        .increment(1);
+    state.metrics.keyless();
     if !state
         .keyless_reported
         .swap(true, std::sync::atomic::Ordering::Relaxed)
@@ -804,6 +777,7 @@ fn keyless_refused<S, ReqBody, B>(
 where
     S: Service<Request<ReqBody>>,
 {
+    state.metrics.decided(Decided::KeylessRefused);
     ResponseFuture {
         state: State::Refused {
             response: Some(Box::new(
@@ -817,13 +791,14 @@ where
 
 /// Whether a refused check is only logged (shadow mode); counts it either way.
 #[cold]
-fn refused_in_shadow(tier: &Tier) -> bool {
+fn refused_in_shadow(state: &TierState) -> bool {
+    let tier = &state.tier;
     if tier.shadow {
-        count(&tier.name, "shadow_refused");
+        state.metrics.decided(Decided::ShadowRefused);
         tracing::info!(tier = tier.name, "rate limit would refuse (shadow mode)");
         return true;
     }
-    count(&tier.name, "refused");
+    state.metrics.decided(Decided::Refused);
     tracing::debug!(tier = tier.name, "rate limited");
     false
 }
@@ -921,38 +896,44 @@ enum Remote {
 
 #[cfg(feature = "redis")]
 async fn check_remote(remote: Vec<(Arc<TierState>, String)>, keep: bool) -> Remote {
+    use tracing::Instrument;
     let mut admitted = Vec::new();
     for (state, key) in remote {
         let Some(store) = &state.tier.redis else {
             continue;
         };
         let quota = state.limiter.load().quota();
-        match store
+        let started = std::time::Instant::now();
+        let checked = store
             .check(&state.tier.name, &key, quota, state.tier.cost)
-            .await
-        {
+            .instrument(tracing::debug_span!("palisade.ratelimit.redis", tier = %state.tier.name))
+            .await;
+        state
+            .metrics
+            .redis_checked(started.elapsed(), checked.is_err());
+        match checked {
             Ok(decision) if decision.allowed => {
+                state.metrics.decided(Decided::Admitted);
                 if keep {
                     admitted.push((state.clone(), decision));
                 }
             }
             Ok(decision) => {
                 if state.tier.shadow {
-                    count(&state.tier.name, "shadow_refused");
+                    state.metrics.decided(Decided::ShadowRefused);
                     continue;
                 }
-                count(&state.tier.name, "refused");
+                state.metrics.decided(Decided::Refused);
                 return Remote::Refused(state, decision);
             }
             Err(error) => {
-                count(&state.tier.name, "backend_error");
-                #[cfg(feature = "metrics")]
-                metrics::counter!("palisade_ratelimit_backend_errors_total", "tier" => state.tier.name.clone())
-                    .increment(1);
                 tracing::warn!(tier = state.tier.name, ?error, policy = ?store.failure_policy(), "rate limit backend failed");
                 if store.failure_policy() == crate::redis::FailurePolicy::FailClosed {
+                    state.metrics.decided(Decided::Unavailable);
                     return Remote::Unavailable;
                 }
+                // Fail open: admitted without a check.
+                state.metrics.decided(Decided::Admitted);
             }
         }
     }
@@ -1111,7 +1092,7 @@ fn finish<B>(mut response: Response<B>, after: After) -> Response<ResponseBody<B
             None => continue,
         };
         if outcome == Outcome::Failure {
-            count(&state.tier.name, "penalized");
+            state.metrics.penalized();
             state.limiter.load().charge(*key, state.tier.cost);
         }
     }

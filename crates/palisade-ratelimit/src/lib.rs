@@ -64,6 +64,23 @@
 //! keys is evicted (its state resets); `RejectNew` refuses the new key; `AdmitUntracked` lets it
 //! through unlimited. With `metrics`, `palisade_ratelimit_keys{tier}` reports the count.
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `palisade_ratelimit_requests_total` | counter | `tier`, `outcome` | each tier's decision: `admitted`, `refused`, `shadow_refused` (admitted in shadow mode), `keyless_refused` ([`Keyless::Refuse`](crate::Keyless)), `unavailable` (a fail-closed backend failed) |
+//! | `palisade_ratelimit_keyless_total` | counter | `tier` | requests without the tier's key (then decided as [`Keyless`](crate::Keyless) says) |
+//! | `palisade_ratelimit_penalties_total` | counter | `tier` | failures a penalty tier charged |
+//! | `palisade_ratelimit_backend_errors_total` | counter | `tier` | failed Redis checks |
+//! | `palisade_ratelimit_keys` | gauge | `tier` | keys tracked in process (sampled: each of the first 256 checks, then every 4096) |
+//! | `palisade_ratelimit_redis_seconds` | histogram | `tier` | one Redis check, answered or failed |
+//! | `palisade_ratelimit_client_calls_total` | counter | `limiter`, `outcome` | [`ClientRateLimitLayer`] calls: `immediate`, `delayed`, `refused` |
+//! | `palisade_ratelimit_client_wait_seconds` | histogram | `limiter` | the wait of each delayed client call |
+//!
+//! Each tier registers its metrics on its first request, with the recorder installed by then;
+//! every request after adds to counters it already holds (no lookup, no allocation). A Redis
+//! check runs in the span `palisade.ratelimit.redis`.
+//!
 //! # Responses
 //!
 //! A refused request gets `429` with an RFC 9457 problem naming the tier, `Retry-After` in
@@ -103,6 +120,7 @@ mod quota;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod store;
+mod tier_metrics;
 
 pub use crate::client::{
     ClientError, ClientRateLimit, ClientRateLimitBuilder, ClientRateLimitLayer, RateLimited,

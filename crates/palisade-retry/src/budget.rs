@@ -47,6 +47,9 @@ struct Inner {
     balance: AtomicU64,
     floor_per_second: u32,
     floor: Mutex<Floor>,
+    /// `palisade_retry_budget_balance{budget}` (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    gauge: palisade_core::__metrics::LazyGauge,
 }
 
 struct Floor {
@@ -109,8 +112,48 @@ impl RetryBudget {
                     units: u64::from(floor_per_second) * UNIT,
                     refilled: Instant::now(),
                 }),
+                #[cfg(feature = "metrics")]
+                gauge: balance_gauge("default"),
             }),
         })
+    }
+
+    /// The budget's name in metrics (`default` unless named): with feature `metrics`, the
+    /// gauge `palisade_retry_budget_balance{budget}` reports the retries banked (not counting
+    /// the floor). Call it before sharing the budget: clones made earlier keep the old name.
+    #[must_use]
+    pub fn named(self, name: &str) -> Self {
+        let inner = &self.inner;
+        let floor = inner
+            .floor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[cfg(not(feature = "metrics"))]
+        let _ = name;
+        Self {
+            inner: Arc::new(Inner {
+                deposit: inner.deposit,
+                cap: inner.cap,
+                balance: AtomicU64::new(inner.balance.load(Ordering::Relaxed)),
+                floor_per_second: inner.floor_per_second,
+                floor: Mutex::new(Floor {
+                    units: floor.units,
+                    refilled: floor.refilled,
+                }),
+                #[cfg(feature = "metrics")]
+                gauge: balance_gauge(name),
+            }),
+        }
+    }
+
+    /// Sets the balance gauge from a balance just seen.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn report(&self, balance: u64) {
+        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+        self.inner
+            .gauge
+            .set((balance.min(self.inner.cap) / UNIT) as f64);
     }
 
     /// Records a request: it earns `ratio` of a retry.
@@ -124,17 +167,23 @@ impl RetryBudget {
     #[inline]
     pub fn deposit_many(&self, requests: u32) {
         if self.inner.deposit != 0 {
-            self.inner.balance.fetch_add(
-                self.inner.deposit.saturating_mul(u64::from(requests)),
-                Ordering::Relaxed,
-            );
+            let added = self.inner.deposit.saturating_mul(u64::from(requests));
+            let before = self.inner.balance.fetch_add(added, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.report(before.saturating_add(added));
+            #[cfg(not(feature = "metrics"))]
+            let _ = before;
         }
     }
 
     /// Gives back a retry taken by [`withdraw`](Self::withdraw) and never sent (its call was
     /// cancelled while it waited).
     pub(crate) fn refund(&self) {
-        self.inner.balance.fetch_add(UNIT, Ordering::Relaxed);
+        let before = self.inner.balance.fetch_add(UNIT, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.report(before.saturating_add(UNIT));
+        #[cfg(not(feature = "metrics"))]
+        let _ = before;
     }
 
     /// Takes one retry from the budget; `false` when it is spent.
@@ -153,7 +202,11 @@ impl RetryBudget {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    #[cfg(feature = "metrics")]
+                    self.report(usable - UNIT);
+                    return true;
+                }
                 Err(actual) => balance = actual,
             }
         }
@@ -183,6 +236,14 @@ impl RetryBudget {
             false
         }
     }
+}
+
+#[cfg(feature = "metrics")]
+fn balance_gauge(name: &str) -> palisade_core::__metrics::LazyGauge {
+    palisade_core::__metrics::LazyGauge::new(
+        "palisade_retry_budget_balance",
+        [("budget", name.to_owned())],
+    )
 }
 
 #[cfg(test)]

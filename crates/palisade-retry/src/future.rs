@@ -86,6 +86,11 @@ pin_project! {
         // Boxed: made on the first failure only, so a call that succeeds carries no schedule.
         schedule: Option<Box<M::Schedule>>,
         attempts: u32,
+        // When the attempt under way started (feature `metrics`; else never set).
+        started: Option<Instant>,
+        // The span of the retry under way (none for the first attempt: no span on the hot
+        // path).
+        span: Option<tracing::Span>,
     }
 }
 
@@ -154,7 +159,26 @@ where
             shared,
             schedule: None,
             attempts: 1,
+            #[cfg(feature = "metrics")]
+            started: Some(Instant::now()),
+            #[cfg(not(feature = "metrics"))]
+            started: None,
+            span: None,
         }
+    }
+}
+
+/// `palisade_retry_attempt_seconds{attempt}`: one attempt, from its call to its answer
+/// (`first`, or `retry`).
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn record_attempt_time(started: Option<Instant>, attempts: u32) {
+    #[cfg(feature = "metrics")]
+    if let Some(started) = started {
+        metrics::histogram!(
+            "palisade_retry_attempt_seconds",
+            "attempt" => if attempts > 1 { "retry" } else { "first" }
+        )
+        .record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -173,7 +197,10 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
+                    let entered = this.span.as_ref().map(tracing::Span::enter);
                     let result = ready!(future.poll(cx));
+                    drop(entered);
+                    record_attempt_time(this.started.take(), *this.attempts);
                     let (Some(template), Some(shared)) =
                         (this.template.as_ref(), this.shared.as_ref())
                     else {
@@ -243,7 +270,16 @@ where
                     token.spend();
                     *this.attempts += 1;
                     crate::record_attempt();
+                    #[cfg(feature = "metrics")]
+                    {
+                        *this.started = Some(Instant::now());
+                    }
+                    let span =
+                        tracing::debug_span!("palisade.retry.attempt", attempt = *this.attempts);
+                    let entered = span.enter();
                     let future = this.service.call(request);
+                    drop(entered);
+                    *this.span = Some(span);
                     this.state.set(State::Calling { future });
                 }
             }

@@ -62,9 +62,13 @@
 //!
 //! # Features
 //!
-//! - `metrics`: `palisade_retry_attempts_total`, `palisade_retry_retries_total`, and
+//! - `metrics`: `palisade_retry_attempts_total`, `palisade_retry_retries_total`,
 //!   `palisade_retry_gave_up_total{reason}` (`schedule`, `deadline`, `budget`,
-//!   `retry_after`, `body_too_large`).
+//!   `retry_after`, `body_too_large`), the histogram `palisade_retry_attempt_seconds{attempt}`
+//!   (each attempt upstream, `first` or `retry`), and the gauge
+//!   `palisade_retry_budget_balance{budget}` (the retries banked; name a budget with
+//!   [`RetryBudget::named`]). Each retry runs in the span `palisade.retry.attempt`; the first
+//!   attempt opens none.
 //! - `serde`: [`RetryConfig`], the settings from a configuration file.
 //! - `backoff`: [`FromBackoffCrate`], a schedule from the `backoff` crate, for users migrating
 //!   from it. That crate is unmaintained (RUSTSEC-2025-0012), which is why this crate has its

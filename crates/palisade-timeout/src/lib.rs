@@ -51,7 +51,10 @@
 //! # Features
 //!
 //! - `serde`: [`HttpTimeoutConfig`], a `Deserialize` form of the server settings.
-//! - `metrics`: the counter `palisade_timeout_elapsed_total`.
+//! - `metrics`: the counter `palisade_timeout_requests_total{outcome}` of the server layer:
+//!   `answered` (the service answered in time), `elapsed` (`504`, or the status chosen),
+//!   `invalid_deadline` (a malformed deadline header, `400`); and of the client-side
+//!   [`TimeoutLayer`], `palisade_timeout_calls_total{outcome}`: `answered` or `elapsed`.
 
 mod error;
 mod header;

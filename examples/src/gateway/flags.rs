@@ -42,6 +42,10 @@ pub struct Flags {
     /// The address to listen on.
     #[arg(long, env = "PALISADE_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// Where `/metrics` (Prometheus text) is served, on a listener of its own; `off` disables
+    /// it.
+    #[arg(long, env = "PALISADE_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = super::metrics::MetricsAddr::parse)]
+    pub metrics_addr: super::metrics::MetricsAddr,
     /// The timeout of every request, e.g. "2s" or "500ms".
     #[arg(long, env = "PALISADE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -399,6 +403,30 @@ mod tests {
         }
         let two = settings(&["--trusted-proxies", "10.0.0.0/8, 192.0.2.7"]).unwrap();
         assert_eq!(two.config.trusted_proxies.networks().len(), 2);
+    }
+
+    #[test]
+    fn metrics_addr_is_an_address_or_off() {
+        use crate::gateway::metrics::MetricsAddr;
+        let parse = |args: &[&str]| {
+            Flags::parse_args(std::iter::once("gateway").chain(args.iter().copied()))
+                .map(|flags| flags.metrics_addr)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse(&[]).unwrap(),
+            MetricsAddr(Some("127.0.0.1:9464".parse().unwrap()))
+        );
+        assert_eq!(
+            parse(&["--metrics-addr", "off"]).unwrap(),
+            MetricsAddr(None)
+        );
+        assert_eq!(
+            parse(&["--metrics-addr", "127.0.0.1:0"]).unwrap(),
+            MetricsAddr(Some("127.0.0.1:0".parse().unwrap()))
+        );
+        let err = parse(&["--metrics-addr", "9464"]).unwrap_err();
+        assert!(err.contains("or `off`"), "{err}");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! | [`panics`] | a panic anywhere answers `500` with a problem and is logged escaped |
 //! | [`problems`] | problem+json for query rejections and bare error statuses (405, ...) |
 //! | [`routes`] | the handlers |
+//! | [`metrics`] | `/metrics` on its own listener (`--metrics-addr`) |
 
 pub mod apikey;
 pub mod config_file;
@@ -33,6 +34,7 @@ pub mod idp;
 pub mod json;
 pub mod jwt;
 pub mod logging;
+pub mod metrics;
 pub mod outbound;
 pub mod panics;
 pub mod problems;

@@ -438,8 +438,9 @@ impl Inner {
         let (done, wait) = watch::channel(false);
         control.in_flight = Some(wait.clone());
         tokio::spawn(async move {
-            let outcome = self.fetch_and_store().await;
-            self.finish(&outcome, trigger);
+            let started = Instant::now();
+            let outcome = self.fetch_traced(trigger).await;
+            self.finish(&outcome, trigger, started.elapsed());
             let _ = done.send(true);
         });
         wait
@@ -457,9 +458,18 @@ impl Inner {
         if let Some(wait) = joined {
             wait_done(wait).await;
         }
-        let outcome = self.fetch_and_store().await;
-        self.finish(&outcome, trigger);
+        let started = Instant::now();
+        let outcome = self.fetch_traced(trigger).await;
+        self.finish(&outcome, trigger, started.elapsed());
         outcome
+    }
+
+    /// [`fetch_and_store`](Self::fetch_and_store) in a span of its own.
+    async fn fetch_traced(&self, trigger: &'static str) -> Result<Arc<JwtKeySet>, JwksError> {
+        use tracing::Instrument;
+        self.fetch_and_store()
+            .instrument(tracing::info_span!("palisade.jwt.jwks_fetch", trigger))
+            .await
     }
 
     /// Records the outcome of a fetch, starts the refresher after the first success.
@@ -467,6 +477,7 @@ impl Inner {
         self: &Arc<Self>,
         outcome: &Result<Arc<JwtKeySet>, JwksError>,
         trigger: &'static str,
+        took: Duration,
     ) {
         let start_refresher = {
             let mut control = self.control();
@@ -484,10 +495,12 @@ impl Inner {
         match outcome {
             Ok(keys) => {
                 count_fetch(trigger, "ok");
+                record_fetch("ok", took);
                 tracing::debug!(keys = keys.len(), trigger, "JWKS fetched");
             }
             Err(error) => {
                 count_fetch(trigger, "error");
+                record_fetch("error", took);
                 tracing::warn!(%error, trigger, "JWKS fetch failed; the last good keys serve until their stale window ends");
             }
         }
@@ -599,6 +612,15 @@ async fn refresh_loop(inner: Weak<Inner>) {
         drop(inner);
         wait_done(wait).await;
     }
+}
+
+/// `palisade_jwt_jwks_fetch_seconds{outcome}`: one fetch (with discovery, when it ran).
+fn record_fetch(outcome: &'static str, took: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::histogram!("palisade_jwt_jwks_fetch_seconds", "outcome" => outcome)
+        .record(took.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (outcome, took);
 }
 
 fn count_fetch(trigger: &'static str, outcome: &'static str) {

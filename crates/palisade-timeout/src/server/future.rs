@@ -84,6 +84,8 @@ where
                 protocol,
             } => {
                 if let Poll::Ready(result) = response.poll(cx) {
+                    #[cfg(feature = "metrics")]
+                    config.requests.increment(super::layer::ANSWERED);
                     return Poll::Ready(result.map(|r| r.map(ResponseBody::inner)));
                 }
                 ready!(sleep.poll(cx));
@@ -108,5 +110,5 @@ pub(super) fn record_elapsed(config: &Config) {
         "request timed out before its deadline"
     );
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_timeout_elapsed_total").increment(1);
+    config.requests.increment(super::layer::ELAPSED);
 }

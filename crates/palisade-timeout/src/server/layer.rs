@@ -25,7 +25,18 @@ pub(super) struct Config {
     /// The answers, rendered once.
     pub(super) elapsed: Rejection,
     pub(super) invalid_deadline: Rejection,
+    /// `palisade_timeout_requests_total{outcome}`: `answered`, `elapsed`, `invalid_deadline`.
+    #[cfg(feature = "metrics")]
+    pub(super) requests: palisade_core::__metrics::Outcomes<3>,
 }
+
+/// The outcomes counted, by index.
+#[cfg(feature = "metrics")]
+pub(super) const ANSWERED: usize = 0;
+#[cfg(feature = "metrics")]
+pub(super) const ELAPSED: usize = 1;
+#[cfg(feature = "metrics")]
+pub(super) const INVALID_DEADLINE: usize = 2;
 
 #[derive(Debug)]
 pub(super) struct Inbound {
@@ -83,6 +94,12 @@ impl HttpTimeoutLayer {
                 inbound,
                 elapsed,
                 invalid_deadline,
+                #[cfg(feature = "metrics")]
+                requests: palisade_core::__metrics::Outcomes::new(
+                    "palisade_timeout_requests_total",
+                    [],
+                    ["answered", "elapsed", "invalid_deadline"],
+                ),
             }),
         }
     }

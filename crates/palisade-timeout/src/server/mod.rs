@@ -110,6 +110,8 @@ where
                 Ok(None) => self.config.timeout,
                 Err(_) => {
                     tracing::debug!("rejected a malformed deadline header");
+                    #[cfg(feature = "metrics")]
+                    self.config.requests.increment(layer::INVALID_DEADLINE);
                     return ResponseFuture::answered(
                         self.config.invalid_deadline.clone(),
                         protocol,

@@ -36,9 +36,20 @@ where
         let this = self.project();
         // The response first: one that is ready when the timer fires still wins.
         if let Poll::Ready(result) = this.response.poll(cx) {
+            count("answered");
             return Poll::Ready(result.map_err(Into::into));
         }
         ready!(this.sleep.poll(cx));
+        count("elapsed");
         Poll::Ready(Err(Elapsed::new().into()))
     }
+}
+
+/// `palisade_timeout_calls_total{outcome}`: `answered` (in time, success or error) or `elapsed`.
+#[inline]
+fn count(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("palisade_timeout_calls_total", "outcome" => outcome).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome;
 }
