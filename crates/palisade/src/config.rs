@@ -54,12 +54,12 @@
 //! |---|---|---|
 //! | `server.timeout` | `"2s"` | each request's total timeout, and the most a `grpc-timeout` may ask |
 //! | `server.trusted_proxies` | none | addresses and networks whose `X-Forwarded-For` is believed |
-//! | `server.rate_limit.<name>` | none | a tier: `quota`, `key` (`ip` and `caller` by their names), `route`, `method`, `cost`, `shadow`, `keyless` ([`TierConfig`](crate::ratelimit::TierConfig)) |
-//! | `server.api_keys` | none | [`ApiKeyConfig`](crate::apikey::ApiKeyConfig): `key_file`, `header`, ... |
-//! | `server.jwt` | none | [`JwtConfig`](crate::jwt::JwtConfig): `issuer` or `jwks_url`, `audiences`, `types`, ... |
+//! | `server.rate_limit.<name>` | none | a tier: `quota`, `key` (`ip` and `caller` by their names), `route`, `method`, `cost`, `shadow`, `keyless` ([`TierConfig`]) |
+//! | `server.api_keys` | none | [`ApiKeyConfig`]: `key_file`, `header`, ... |
+//! | `server.jwt` | none | [`JwtConfig`]: `issuer` or `jwks_url`, `audiences`, `types`, ... |
 //! | `client.attempt_timeout` | `"1s"` | the most one attempt may take |
-//! | `client.retry` | 3 attempts, exponential from 100 ms | [`RetryConfig`](crate::retry::RetryConfig): `max_attempts`, `backoff`, `budget`, ... |
-//! | `client.breaker` | half of 100 calls, once 20 were made | [`BreakerConfig`](crate::breaker::BreakerConfig) |
+//! | `client.retry` | 3 attempts, exponential from 100 ms | [`RetryConfig`]: `max_attempts`, `backoff`, `budget`, ... |
+//! | `client.breaker` | half of 100 calls, once 20 were made | [`BreakerConfig`] |
 
 use std::collections::BTreeMap;
 use std::fmt;
