@@ -68,8 +68,8 @@
 //!
 //! | metric | kind | labels | what |
 //! |---|---|---|---|
-//! | `palisade_ratelimit_requests_total` | counter | `tier`, `outcome` | each tier's decision: `admitted`, `refused`, `shadow_refused` (admitted in shadow mode), `keyless_refused` ([`Keyless::Refuse`](crate::Keyless)), `unavailable` (a fail-closed backend failed) |
-//! | `palisade_ratelimit_keyless_total` | counter | `tier` | requests without the tier's key (then decided as [`Keyless`](crate::Keyless) says) |
+//! | `palisade_ratelimit_requests_total` | counter | `tier`, `outcome` | each tier's decision: `admitted`, `refused`, `shadow_refused` (admitted in shadow mode), `keyless_refused` ([`Keyless::Refuse`]), `unavailable` (a fail-closed backend failed) |
+//! | `palisade_ratelimit_keyless_total` | counter | `tier` | requests without the tier's key (then decided as [`Keyless`] says) |
 //! | `palisade_ratelimit_penalties_total` | counter | `tier` | failures a penalty tier charged |
 //! | `palisade_ratelimit_backend_errors_total` | counter | `tier` | failed Redis checks |
 //! | `palisade_ratelimit_keys` | gauge | `tier` | keys tracked in process (sampled: each of the first 256 checks, then every 4096) |
