@@ -11,20 +11,10 @@ use std::process::ExitCode;
 
 use palisade_examples::gateway::flags::{EXIT_CONFIG, Flags};
 use palisade_examples::gateway::{self, DEMO_KEY, apikey};
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     // A command line that does not parse exits here with status 2 and clap's message.
     let flags = Flags::parse_args(std::env::args_os()).unwrap_or_else(|err| err.exit());
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=debug,palisade=debug")),
-        )
-        .init();
-    // A panic is logged escaped, through `tracing`; the request gets a 500 problem.
-    gateway::panics::install_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,7 +25,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(&flags))
+    // Inside the runtime: the OTLP exporter (feature `otel`) needs it.
+    let telemetry = match runtime
+        .block_on(async { gateway::logging::init(&flags, std::io::stdout().is_terminal()) })
+    {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    // A panic is logged escaped, through `tracing`; the request gets a 500 problem.
+    gateway::panics::install_hook();
+    let code = runtime.block_on(run(&flags));
+    // The spans still queued are exported before the process ends.
+    runtime.block_on(async { telemetry.shutdown() });
+    code
 }
 
 async fn run(flags: &Flags) -> ExitCode {

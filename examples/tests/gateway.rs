@@ -1023,3 +1023,59 @@ max_attempts = 2
         .to_string();
     assert!(missing.contains("cannot read it"), "{missing}");
 }
+
+/// Issue 17: a caller's W3C `traceparent` is continued on the outbound call (same trace, the
+/// gateway's span as the parent); a malformed one, or none, starts a new trace.
+#[tokio::test]
+async fn the_callers_trace_goes_upstream_with_the_gateways_span_as_parent() {
+    use palisade_examples::gateway::outbound::Outbound;
+    use palisade_test_support::RecordingUpstream;
+    let upstream = RecordingUpstream::spawn("/work").await;
+    let server = start(Config {
+        outbound: Some(Outbound {
+            base_url: format!("http://{}", upstream.server.addr()),
+            attempt_timeout: Duration::from_secs(1),
+            breaker: Outbound::demo_breaker(Duration::from_secs(30)),
+            retry: Outbound::demo_retry(),
+        }),
+        ..Config::default()
+    })
+    .await;
+    let client = Client::new();
+    let url = server.url("/v1/upstream");
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for traceparent in [
+        Some(caller),
+        Some("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+        None,
+    ] {
+        let mut headers = vec![KEY];
+        headers.extend(traceparent.map(|value| ("traceparent", value)));
+        let reply = client.get(&url, &headers).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    let sent = upstream.header_of_each_call("traceparent");
+    let fields: Vec<Vec<&str>> = sent.iter().map(|v| v.split('-').collect()).collect();
+    assert_eq!(fields.len(), 3, "{sent:?}");
+    assert!(
+        fields.iter().all(|f| f.len() == 4 && f[0] == "00"),
+        "{sent:?}"
+    );
+    assert_eq!(
+        fields[0][1], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's trace"
+    );
+    assert_ne!(
+        fields[0][2], "00f067aa0ba902b7",
+        "the gateway's span is the parent"
+    );
+    assert_eq!(fields[0][3], "01", "the caller's sampling decision");
+    assert_ne!(
+        fields[1][1], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "uppercase hex is not a valid traceparent: a new trace"
+    );
+    assert_ne!(
+        fields[2][1], fields[1][1],
+        "each request without one starts its own"
+    );
+}

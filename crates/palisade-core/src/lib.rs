@@ -15,6 +15,8 @@
 //! - [`Deadline`]: the absolute instant by which a request must be answered.
 //! - [`jitter`]: a seedable generator for jittered delays (backoff, breaker open times).
 //! - [`require_scopes`]: a per-route scope requirement on the [`Identity`], answering `403`.
+//! - [`trace`]: W3C Trace Context, read on the way in ([`TraceContextLayer`]) and sent along
+//!   on outbound calls ([`PropagateTraceLayer`]).
 //! - [`Rejection`] and [`ResponseFuture`]: the plumbing of a layer that answers on its own,
 //!   in problem+json for HTTP callers and as a trailers-only response for gRPC callers
 //!   ([`Protocol`], [`grpc`]).
@@ -60,6 +62,7 @@ mod rejection;
 pub mod scope;
 #[cfg(feature = "serde")]
 pub mod serde_duration;
+pub mod trace;
 
 pub use body::ResponseBody;
 
@@ -78,10 +81,12 @@ pub use problem::Problem;
 pub use refused::{RefusedLocally, refused_locally};
 pub use rejection::{Rejection, ResponseFuture};
 pub use scope::{RequireScopes, RequireScopesLayer, require_scopes};
+pub use trace::{PropagateTraceLayer, TraceContext, TraceContextLayer};
 
 #[doc(hidden)]
 pub mod __fuzz {
     //! Harnesses for the cargo-fuzz targets in `fuzz/`. Not part of the public API.
     pub use crate::client_ip::fuzz_resolve as client_ip;
     pub use crate::grpc::fuzz_message as grpc_message;
+    pub use crate::trace::fuzz_traceparent as traceparent;
 }

@@ -141,6 +141,59 @@ impl Drop for TestServer {
     }
 }
 
+/// An upstream that answers `GET {path}` with `{"work":"done"}` and keeps the request headers
+/// of every call, to check what a client stack sent.
+#[derive(Debug)]
+pub struct RecordingUpstream {
+    /// The server.
+    pub server: TestServer,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<http::HeaderMap>>>,
+}
+
+impl RecordingUpstream {
+    /// Spawns it on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    ///
+    /// A call after a handler panicked while recording.
+    pub async fn spawn(path: &str) -> Self {
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<http::HeaderMap>>> =
+            std::sync::Arc::default();
+        let kept = seen.clone();
+        let router = axum::Router::new().route(
+            path,
+            axum::routing::get(move |headers: http::HeaderMap| {
+                kept.lock().expect("not poisoned").push(headers);
+                async { axum::Json(serde_json::json!({ "work": "done" })) }
+            }),
+        );
+        Self {
+            server: TestServer::spawn(router).await,
+            seen,
+        }
+    }
+
+    /// The value of header `name` in each call so far (empty when a call lacked it).
+    ///
+    /// # Panics
+    ///
+    /// If a handler panicked while recording.
+    pub fn header_of_each_call(&self, name: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|headers| {
+                headers
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
 /// A response read to the end.
 #[derive(Debug, Clone)]
 pub struct Reply {

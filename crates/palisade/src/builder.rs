@@ -102,6 +102,14 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
         trusted: palisade_core::TrustedProxies,
     ) -> ServiceBuilder<Stack<palisade_core::ClientIpLayer, L>>;
 
+    /// Adds [`TraceContextLayer::new`](palisade_core::TraceContextLayer::new): the caller's
+    /// W3C trace continued (or a new one) in the request's extensions.
+    fn trace_context(self) -> ServiceBuilder<Stack<palisade_core::TraceContextLayer, L>>;
+
+    /// Adds [`PropagateTraceLayer::new`](palisade_core::PropagateTraceLayer::new): an outbound
+    /// request's trace written as `traceparent` and `tracestate`.
+    fn propagate_trace(self) -> ServiceBuilder<Stack<palisade_core::PropagateTraceLayer, L>>;
+
     /// Adds a configured [`ApiKeyLayer`](palisade_apikey::ApiKeyLayer).
     #[cfg(feature = "apikey")]
     fn api_key_layer(
@@ -226,6 +234,14 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         trusted: palisade_core::TrustedProxies,
     ) -> ServiceBuilder<Stack<palisade_core::ClientIpLayer, L>> {
         self.layer(palisade_core::ClientIpLayer::new(trusted))
+    }
+
+    fn trace_context(self) -> ServiceBuilder<Stack<palisade_core::TraceContextLayer, L>> {
+        self.layer(palisade_core::TraceContextLayer::new())
+    }
+
+    fn propagate_trace(self) -> ServiceBuilder<Stack<palisade_core::PropagateTraceLayer, L>> {
+        self.layer(palisade_core::PropagateTraceLayer::new())
     }
 
     #[cfg(feature = "apikey")]

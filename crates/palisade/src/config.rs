@@ -37,12 +37,12 @@
 //! ```
 //!
 //! The server stack is, outermost first: the client address ([`ClientIpLayer`] through
-//! `trusted_proxies`), the total timeout (which honours a shorter `grpc-timeout`), the rate
+//! `trusted_proxies`), the caller's W3C trace ([`TraceContextLayer`]), the total timeout (which honours a shorter `grpc-timeout`), the rate
 //! limits that do not need the caller (`[server.rate_limit.<name>]`), authentication (an API
 //! key file, a JWT issuer, or either), then the limits per caller. The client stack: retries
 //! (`[client.retry]`), a breaker (`[client.breaker]`), a timeout per attempt, and the time
 //! left before the request's [`Deadline`](crate::Deadline), if it has one, sent along as
-//! `grpc-timeout`.
+//! `grpc-timeout`, and its [`TraceContext`](crate::TraceContext) as `traceparent`.
 //!
 //! Every setting has a default but authentication: a server stack needs `[server.api_keys]`
 //! or `[server.jwt]` (or both), so no configuration leaves a service open by omission. A
@@ -70,7 +70,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
-use palisade_core::{BuildError, ClientIpLayer, ResponseBody, TrustedProxies};
+use palisade_core::{
+    BuildError, ClientIpLayer, PropagateTraceLayer, ResponseBody, TraceContextLayer, TrustedProxies,
+};
 use pin_project_lite::pin_project;
 use serde::Deserialize;
 use tower::ServiceBuilder;
@@ -272,24 +274,31 @@ fn line_of(text: &str, offset: usize) -> usize {
     text.bytes().take(offset).filter(|b| *b == b'\n').count() + 1
 }
 
-/// The server stack: client address, timeout, limits before authentication, authentication,
-/// limits per caller. Apply it with [`ServiceBuilder::service`].
+/// The server stack: client address, W3C trace context, timeout, limits before
+/// authentication, authentication, limits per caller. Apply it with
+/// [`ServiceBuilder::service`].
 pub type ServerStack = ServiceBuilder<
     Stack<
         RateLimitLayer,
         Stack<
             Credentials,
-            Stack<RateLimitLayer, Stack<HttpTimeoutLayer, Stack<ClientIpLayer, Identity>>>,
+            Stack<
+                RateLimitLayer,
+                Stack<HttpTimeoutLayer, Stack<TraceContextLayer, Stack<ClientIpLayer, Identity>>>,
+            >,
         >,
     >,
 >;
 
-/// The client stack: retries, breaker, attempt timeout, deadline propagation. Apply it with
-/// [`ServiceBuilder::service`] to an HTTP client.
+/// The client stack: retries, breaker, attempt timeout, deadline and trace propagation. Apply
+/// it with [`ServiceBuilder::service`] to an HTTP client.
 pub type ClientStack = ServiceBuilder<
     Stack<
-        PropagateDeadlineLayer,
-        Stack<TimeoutLayer, Stack<BreakerLayer, Stack<HttpRetryLayer, Identity>>>,
+        PropagateTraceLayer,
+        Stack<
+            PropagateDeadlineLayer,
+            Stack<TimeoutLayer, Stack<BreakerLayer, Stack<HttpRetryLayer, Identity>>>,
+        >,
     >,
 >;
 
@@ -343,6 +352,7 @@ impl ServerConfig {
         };
         Ok(ServiceBuilder::new()
             .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
+            .layer(TraceContextLayer::new())
             .layer(timeout)
             .layer(before)
             .layer(credentials)
@@ -377,7 +387,8 @@ impl ClientConfig {
             .layer(retry)
             .layer(BreakerLayer::new(breaker))
             .layer(TimeoutLayer::new(self.attempt_timeout))
-            .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout())))
+            .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()))
+            .layer(PropagateTraceLayer::new()))
     }
 }
 

@@ -46,6 +46,11 @@ pub struct Flags {
     /// it.
     #[arg(long, env = "PALISADE_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = super::metrics::MetricsAddr::parse)]
     pub metrics_addr: super::metrics::MetricsAddr,
+    /// An OTLP/gRPC collector (`http://127.0.0.1:4317`) to export request spans to, joined to
+    /// the caller's trace (built with `--features otel`).
+    #[cfg(feature = "otel")]
+    #[arg(long, env = "PALISADE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// The timeout of every request, e.g. "2s" or "500ms".
     #[arg(long, env = "PALISADE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,

@@ -12,19 +12,29 @@ use axum::response::Response;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{MakeSpan, TraceLayer};
 use tracing::Span;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// The gateway's request spans: method, version and (recorded once routing is done) route.
+/// The gateway's request spans: method, version, the W3C trace and span ids, and (recorded
+/// once routing is done) route.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestSpan;
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &http::Request<B>) -> Span {
-        tracing::debug_span!(
+        let span = tracing::info_span!(
             "request",
             method = %request.method(),
             version = ?request.version(),
             route = tracing::field::Empty,
-        )
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
+        // Before the span is first entered, when its OpenTelemetry parent can still be set.
+        #[cfg(feature = "otel")]
+        super::trace::otel::set_parent(&span, request.headers());
+        span
     }
 }
 
@@ -42,4 +52,66 @@ pub async fn record_route(request: Request, next: Next) -> Response {
         .map_or("unmatched", MatchedPath::as_str);
     Span::current().record("route", tracing::field::display(route));
     next.run(request).await
+}
+
+/// The filter when `RUST_LOG` is not set.
+pub const DEFAULT_FILTER: &str = "info,tower_http=debug,palisade=debug";
+
+/// What [`init`] set up that must be shut down: with `otel`, the span exporter.
+#[derive(Debug)]
+pub struct Telemetry {
+    #[cfg(feature = "otel")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still queued (feature `otel`).
+    pub fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.provider
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("error: exporting the last spans: {err}");
+        }
+    }
+}
+
+/// Installs the process's subscriber: logs on standard output (`RUST_LOG`, else
+/// [`DEFAULT_FILTER`]), and with `otel` and `--otlp-endpoint` the request spans exported
+/// through OTLP. Call it inside the tokio runtime.
+///
+/// # Errors
+///
+/// A message naming the flag that cannot be used.
+pub fn init(flags: &super::flags::Flags, ansi: bool) -> Result<Telemetry, String> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let logs = tracing_subscriber::fmt::layer().with_ansi(ansi);
+    #[cfg(feature = "otel")]
+    {
+        use opentelemetry::trace::TracerProvider as _;
+        let provider = flags
+            .otlp_endpoint
+            .as_deref()
+            .map(super::trace::otel::provider)
+            .transpose()?;
+        let spans = provider.as_ref().map(|provider| {
+            tracing_opentelemetry::layer().with_tracer(provider.tracer("palisade-gateway"))
+        });
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(logs)
+            .with(spans)
+            .init();
+        Ok(Telemetry { provider })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = flags;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(logs)
+            .init();
+        Ok(Telemetry {})
+    }
 }

@@ -26,6 +26,7 @@
 //! | [`problems`] | problem+json for query rejections and bare error statuses (405, ...) |
 //! | [`routes`] | the handlers |
 //! | [`metrics`] | `/metrics` on its own listener (`--metrics-addr`) |
+//! | [`trace`] | W3C `traceparent` in and out; OpenTelemetry export (feature `otel`) |
 
 pub mod apikey;
 pub mod config_file;
@@ -42,6 +43,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod timeout;
+pub mod trace;
 pub mod upstream;
 
 use std::time::Duration;
@@ -187,7 +189,9 @@ pub fn app_with_routes(
                     http::header::AUTHORIZATION,
                     HeaderName::from_static("x-api-key"),
                 ])
+                .layer(trace::layer())
                 .layer(logging::trace_layer())
+                .layer(axum::middleware::from_fn(trace::enter))
                 .propagate_request_id(request_id)
                 .layer(axum::middleware::map_response(
                     problems::bare_errors_as_problems,

@@ -1,6 +1,7 @@
 //! The gateway's outbound client to its upstream, outermost first (the order of Polly's standard
 //! pipeline): retries (`palisade-retry`) → circuit breaker (`palisade-breaker`) →
-//! per-attempt timeout and deadline propagation (`palisade-timeout`) → the hyper client.
+//! per-attempt timeout and deadline propagation (`palisade-timeout`) → W3C `traceparent`
+//! (`palisade::trace`) → the hyper client.
 //!
 //! - Retries: jittered exponential backoff, at most 3 attempts, a shared budget (20 % of
 //!   requests plus 10 a second), `Retry-After` honoured, never past the request's deadline (the
@@ -21,6 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use palisade::breaker::{Breaker, BreakerLayer, Window};
 use palisade::retry::{Backoff, HttpRetryLayer, Jitter, RetryBudget};
 use palisade::timeout::{DeadlineHeader, PropagateDeadlineLayer, TimeoutLayer};
+use palisade::trace::PropagateTraceLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt as _};
 
@@ -95,6 +97,7 @@ impl Outbound {
             .layer(BreakerLayer::new(self.breaker.clone()))
             .layer(TimeoutLayer::new(self.attempt_timeout))
             .layer(PropagateDeadlineLayer::new(DeadlineHeader::grpc_timeout()))
+            .layer(PropagateTraceLayer::new())
             .service(transport.map_err(BoxError::from));
         BoxCloneSyncService::new(stack)
     }

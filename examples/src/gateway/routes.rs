@@ -159,6 +159,7 @@ pub async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
 pub async fn upstream(
     State(state): State<AppState>,
     deadline: Option<Extension<Deadline>>,
+    trace: Option<Extension<palisade::trace::TraceContext>>,
     headers: HeaderMap,
 ) -> Response {
     let Some(upstream) = state.upstream else {
@@ -179,6 +180,11 @@ pub async fn upstream(
     // The caller's deadline goes with the call: the client stack writes it as `grpc-timeout`.
     if let Some(Extension(deadline)) = deadline {
         deadline.insert_earliest(request.extensions_mut());
+    }
+    // So is the trace: the client stack writes it as `traceparent`, this request's span the
+    // parent.
+    if let Some(Extension(trace)) = trace {
+        request.extensions_mut().insert(trace);
     }
     match upstream.client.oneshot(request).await {
         Ok(response) if response.status().is_success() => {
