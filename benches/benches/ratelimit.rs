@@ -4,6 +4,9 @@
 //! `tower_governor`, the resolved `ClientIp` for Palisade); the quota never refuses, so every
 //! row measures the admit path. One key, 100,000 keys in turn, and two threads with distinct
 //! keys.
+//!
+//! With `--features metrics` the layers count every decision into an installed Prometheus
+//! recorder: the difference between the two runs is what recording costs per request.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -39,6 +42,10 @@ fn request(i: u32) -> Req {
 }
 
 fn ratelimit(c: &mut Criterion) {
+    #[cfg(feature = "metrics")]
+    let _recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("no other recorder");
     for keys in [1u32, 100_000] {
         let mut group = c.benchmark_group(format!("ratelimit/{keys}-keys"));
         let mut next = 0u32;
