@@ -239,7 +239,8 @@ pub(crate) fn count_accepted() {
 }
 
 /// Counts a scanned body an extractor refused to decode into its type:
-/// `palisade_json_decode_rejected_total{reason}`.
+/// `palisade_json_decode_rejected_total{reason}`. Only the axum extractors decode.
+#[cfg(feature = "axum")]
 pub(crate) fn count_decode(reason: &'static str) {
     tracing::debug!(reason, "JSON body refused by its type");
     #[cfg(feature = "metrics")]

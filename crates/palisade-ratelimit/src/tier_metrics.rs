@@ -19,6 +19,7 @@ pub(crate) struct TierMetrics {
     handles: OnceLock<Handles>,
     /// Registered by the first Redis check (local tiers show no Redis series).
     #[cfg(feature = "metrics")]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     redis: OnceLock<(Counter, Histogram)>,
     #[cfg(feature = "metrics")]
     checks: std::sync::atomic::AtomicU32,
@@ -44,6 +45,8 @@ pub(crate) enum Decided {
     Refused,
     ShadowRefused,
     KeylessRefused,
+    /// A remote backend did not answer (only tiers kept in Redis).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Unavailable,
 }
 
@@ -125,6 +128,7 @@ impl TierMetrics {
         not(feature = "metrics"),
         allow(clippy::unused_self, unused_variables, dead_code)
     )]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn redis_checked(&self, took: std::time::Duration, failed: bool) {
         #[cfg(feature = "metrics")]
         {
