@@ -1009,7 +1009,20 @@ max_attempts = 2
             "[server.jwt]\nissuer = \"https://a.example\"\naudiences = [\"x\", \"y\"]\n",
             "`server.jwt.audiences`",
         ),
-        ("[client.retry]\nmax_attempts = 0\n", "client.retry"),
+        (
+            "[server.jwt]\nissuer = \"https://a.example\"\n",
+            "`server.jwt.audiences`",
+        ),
+        (
+            "[server.jwt]\nissuer = \"https://a.example\"\naudiences = [\"x\"]\n\
+             [client.retry]\nmax_attempts = 0\n",
+            "client.retry",
+        ),
+        // A file without credentials never falls back to the demo's (review of issue 17).
+        (
+            "[server.rate_limit.ip]\nquota = \"1/s\"\n",
+            "names no credentials",
+        ),
     ] {
         std::fs::write(&path, text).unwrap();
         let err = settings(&[]).unwrap_err().to_string();

@@ -51,10 +51,28 @@ async fn request_spans_join_the_callers_trace_and_parent_the_upstream_call() {
         .get(&server.url("/v1/upstream"), &[("x-api-key", DEMO_KEY)])
         .await;
     assert_eq!(untraced.status, http::StatusCode::OK);
+    // Two `traceparent` headers are ambiguous: none, for the export as for the layer (review of
+    // issue 17: the propagator took the first).
+    let doubled = client
+        .get(
+            &server.url("/v1/upstream"),
+            &[
+                ("x-api-key", DEMO_KEY),
+                ("traceparent", &traceparent),
+                ("traceparent", &traceparent),
+            ],
+        )
+        .await;
+    assert_eq!(doubled.status, http::StatusCode::OK);
     provider.force_flush().unwrap();
 
     let sent = upstream.header_of_each_call("traceparent");
-    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(
+        !sent[2].contains(CALLER_TRACE),
+        "two traceparents start a new trace: {}",
+        sent[2]
+    );
     let parts: Vec<&str> = sent[0].split('-').collect();
     assert_eq!(parts.len(), 4, "{}", sent[0]);
     assert_eq!(
@@ -69,7 +87,15 @@ async fn request_spans_join_the_callers_trace_and_parent_the_upstream_call() {
 
     let spans = exporter.get_finished_spans().unwrap();
     let requests: Vec<_> = spans.iter().filter(|s| s.name == "request").collect();
-    assert_eq!(requests.len(), 2, "{spans:#?}");
+    assert_eq!(requests.len(), 3, "{spans:#?}");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|s| s.span_context.trace_id().to_string() == CALLER_TRACE)
+            .count(),
+        1,
+        "only the request with one traceparent joins the caller's trace"
+    );
     let joined = requests
         .iter()
         .find(|s| s.span_context.trace_id().to_string() == CALLER_TRACE)
@@ -83,7 +109,7 @@ async fn request_spans_join_the_callers_trace_and_parent_the_upstream_call() {
     // Without a caller's trace the request span starts one, and the upstream call is in it.
     let started = requests
         .iter()
-        .find(|s| s.span_context.trace_id().to_string() != CALLER_TRACE)
+        .find(|s| s.span_context.trace_id().to_string() == sent[1].split('-').nth(1).unwrap())
         .unwrap();
     let parts: Vec<&str> = sent[1].split('-').collect();
     assert_eq!(parts[1], started.span_context.trace_id().to_string());

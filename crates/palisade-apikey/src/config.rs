@@ -96,6 +96,12 @@ impl ApiKeyConfig {
             sources = sources.with_query_parameter(name);
         }
         let format = match &self.prefixes {
+            Some(prefixes) if prefixes.is_empty() => {
+                return Err(BuildError::new(
+                    "prefixes",
+                    "an empty list accepts no key: name the prefixes, or leave it out for any",
+                ));
+            }
             Some(prefixes) => KeyFormat::with_prefixes(prefixes.iter().map(String::as_str))
                 .map_err(|err| BuildError::new("prefixes", err.to_string()))?,
             None => KeyFormat::default(),
@@ -146,6 +152,10 @@ mod tests {
             (
                 serde_json::json!({ "key_file": good, "prefixes": ["Live"] }),
                 "invalid `prefixes`",
+            ),
+            (
+                serde_json::json!({ "key_file": good, "prefixes": [] }),
+                "invalid `prefixes`: an empty list accepts no key",
             ),
             (
                 serde_json::json!({ "key_file": good, "bearer": false, "header": "" }),

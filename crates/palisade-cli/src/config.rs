@@ -33,7 +33,8 @@ pub(crate) fn run(command: Command) -> Result<bool, String> {
         // Told apart from an invalid file: the exit status differs.
         if let Err(error) = std::fs::metadata(file).and_then(|meta| {
             if meta.is_file() {
-                Ok(())
+                // A file that exists but cannot be read is unreadable, not invalid.
+                std::fs::File::open(file).map(drop)
             } else {
                 Err(io::Error::other("not a file"))
             }

@@ -44,6 +44,22 @@
 //!
 //! [Palisade]: https://github.com/palisade-rs/palisade
 
+/// Adds one to the counter `name{label=value}`, where `value` is one of the `known` literals,
+/// without allocating: the `metrics` macros allocate the labels of a value that is not a
+/// literal, so each known value gets its own literal call (a static key). Another value is
+/// counted the allocating way. Expands to `::metrics::counter!`: for crates with `metrics`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __count_labelled {
+    ($name:literal, $label:literal, $value:expr, [$($known:literal),+ $(,)?]) => {{
+        let value: &'static str = $value;
+        match value {
+            $($known => ::metrics::counter!($name, $label => $known).increment(1),)+
+            other => ::metrics::counter!($name, $label => other).increment(1),
+        }
+    }};
+}
+
 #[cfg(feature = "metrics")]
 #[doc(hidden)]
 #[path = "lazy_metrics.rs"]
@@ -71,8 +87,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub use build_error::BuildError;
 pub use classify::{Classify, ErrorClassifier, GrpcClassifier, HttpClassifier, Outcome};
 pub use client_ip::{
-    Cidr, ClientIp, ClientIpLayer, ClientIpService, ForwardedHeader, InvalidCidr, TrustedProxies,
-    default_peer,
+    Cidr, ClientIp, ClientIpLayer, ClientIpService, ForwardedHeader, InvalidCidr,
+    MIN_TRUSTED_PREFIX_V4, MIN_TRUSTED_PREFIX_V6, TrustedProxies, default_peer,
 };
 pub use deadline::Deadline;
 pub use grpc::Protocol;

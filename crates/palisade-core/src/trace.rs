@@ -33,13 +33,16 @@
 //!
 //! Parsing reads at most the 55 characters of a version-00 value (linear, bounded), accepts
 //! only lowercase hex as the recommendation requires, refuses the all-zero ids and version
-//! `ff`, and treats two `traceparent` headers as none. `tracestate` is passed on when it is
-//! at most 512 bytes of visible ASCII (several headers joined with `,`), dropped otherwise.
+//! `ff`, and treats two `traceparent` headers as none. Only the `sampled` and `random` flags
+//! are passed on. `tracestate` (several headers joined with `,`) is passed on when it follows
+//! the recommendation's grammar: at most 512 bytes and 32 `key=value` members, no key twice;
+//! it is dropped whole otherwise.
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Request;
@@ -47,6 +50,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::TrustedProxies;
 use crate::jitter::JitterRng;
 
 /// `traceparent`.
@@ -265,18 +269,89 @@ fn parse_traceparent(value: &[u8]) -> Option<TraceContext> {
     let trace_id: [u8; 16] = from_hex(head.get(3..35)?)?;
     let span_id: [u8; 8] = from_hex(head.get(36..52)?)?;
     let [flags]: [u8; 1] = from_hex(head.get(53..55)?)?;
-    // Only the sampled flag is defined for version 00; the others are not passed on.
-    let flags = if version == [0] { flags } else { flags & 1 };
+    // Only `sampled` (and Level 2's `random`) are defined; a vendor sets the others to zero.
+    let flags = flags & KNOWN_FLAGS;
     let mut context = TraceContext::from_parts(trace_id, span_id, false)?;
     context.flags = flags;
     Some(context)
 }
 
-/// Visible ASCII (and spaces), at most [`MAX_TRACESTATE`] bytes.
+/// The trace flags passed on: `sampled` (`01`) and Level 2's `random` (`02`).
+const KNOWN_FLAGS: u8 = 0x03;
+
+/// The most list members a `tracestate` may have.
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+
+/// A `tracestate` list as the recommendation writes it, at most [`MAX_TRACESTATE`] bytes:
+/// up to 32 `key=value` members separated by `,` (empty members and spaces around them
+/// allowed), each key `[a-z][a-z0-9_-*/]{0,255}` or `tenant@system`
+/// (`[a-z0-9][a-z0-9_-*/]{0,240}@[a-z][a-z0-9_-*/]{0,13}`), each value up to 256 visible ASCII
+/// characters (spaces inside) but `,` and `=`, and no key twice. One pass over the bytes, and
+/// the duplicate check compares at most 32 keys.
 fn valid_state(value: &[u8]) -> bool {
+    if value.is_empty() || value.len() > MAX_TRACESTATE {
+        return false;
+    }
+    let mut keys: [&[u8]; MAX_TRACESTATE_MEMBERS] = [&[]; MAX_TRACESTATE_MEMBERS];
+    let mut count = 0;
+    for member in value.split(|b| *b == b',') {
+        let member = member.trim_ascii();
+        if member.is_empty() {
+            continue;
+        }
+        let Some(equals) = member.iter().position(|b| *b == b'=') else {
+            return false;
+        };
+        let (key, value) = member.split_at(equals);
+        let value = value.get(1..).unwrap_or_default();
+        if !valid_state_key(key) || !valid_state_value(value) {
+            return false;
+        }
+        if keys.iter().take(count).any(|seen| *seen == key) {
+            return false;
+        }
+        let Some(slot) = keys.get_mut(count) else {
+            return false;
+        };
+        *slot = key;
+        count += 1;
+    }
+    count > 0
+}
+
+fn state_key_char(byte: u8) -> bool {
+    matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/')
+}
+
+fn valid_state_key(key: &[u8]) -> bool {
+    match key.iter().position(|b| *b == b'@') {
+        None => {
+            key.first().is_some_and(u8::is_ascii_lowercase)
+                && key.len() <= 256
+                && key.iter().all(|b| state_key_char(*b))
+        }
+        Some(at) => {
+            let (tenant, system) = key.split_at(at);
+            let system = system.get(1..).unwrap_or_default();
+            tenant
+                .first()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && tenant.len() <= 241
+                && tenant.iter().all(|b| state_key_char(*b))
+                && system.first().is_some_and(u8::is_ascii_lowercase)
+                && system.len() <= 14
+                && system.iter().all(|b| state_key_char(*b))
+        }
+    }
+}
+
+fn valid_state_value(value: &[u8]) -> bool {
     !value.is_empty()
-        && value.len() <= MAX_TRACESTATE
-        && value.iter().all(|b| (0x20..0x7f).contains(b))
+        && value.len() <= 256
+        && value.last() != Some(&b' ')
+        && value
+            .iter()
+            .all(|b| (0x20..0x7f).contains(b) && *b != b',' && *b != b'=')
 }
 
 /// The `tracestate` headers joined with `,`, if they pass [`valid_state`].
@@ -303,9 +378,28 @@ fn tracestate(headers: &HeaderMap) -> Option<HeaderValue> {
 
 /// Puts the request's [`TraceContext`] in its extensions: the caller's trace with a new span id
 /// for this service, or a new trace. Never refuses a request.
-#[derive(Clone, Copy, Debug, Default)]
+///
+/// A caller's `traceparent` chooses the trace id and whether the trace is sampled (exported).
+/// Behind a public edge, [`continue_from`](Self::continue_from) keeps that choice to your own
+/// services: anyone else's requests start a new trace.
+#[derive(Clone, Debug, Default)]
 pub struct TraceContextLayer {
     sample_new: bool,
+    from: ContinueFrom,
+}
+
+/// Whose trace [`TraceContextLayer`] continues.
+#[derive(Clone, Debug, Default)]
+pub enum ContinueFrom {
+    /// Every caller's (the default; W3C Trace Context's propagation).
+    #[default]
+    Anyone,
+    /// Only callers whose connection comes from these addresses (the peer, as
+    /// [`ClientIpLayer`](crate::ClientIpLayer) finds it: axum's `ConnectInfo`, tonic's
+    /// `TcpConnectInfo`, a `SocketAddr`); a request without a peer address starts a new trace.
+    Peers(TrustedProxies),
+    /// Nobody's: every request starts a new trace (a public edge).
+    Nobody,
 }
 
 impl TraceContextLayer {
@@ -315,10 +409,18 @@ impl TraceContextLayer {
     }
 
     /// Whether traces this layer starts are sampled (default `false`; a caller's choice is
-    /// always kept).
+    /// kept where its trace is continued).
     #[must_use]
     pub fn sample_new_traces(mut self, sampled: bool) -> Self {
         self.sample_new = sampled;
+        self
+    }
+
+    /// Whose traces are continued (default [`ContinueFrom::Anyone`]); others' requests start a
+    /// new trace, their `traceparent` and `tracestate` unused.
+    #[must_use]
+    pub fn continue_from(mut self, from: ContinueFrom) -> Self {
+        self.from = from;
         self
     }
 }
@@ -330,8 +432,21 @@ impl<S> Layer<S> for TraceContextLayer {
         TraceContextService {
             inner,
             sample_new: self.sample_new,
+            from: match &self.from {
+                ContinueFrom::Anyone => Continuing::Anyone,
+                ContinueFrom::Peers(peers) => Continuing::Peers(Arc::new(peers.clone())),
+                ContinueFrom::Nobody => Continuing::Nobody,
+            },
         }
     }
+}
+
+/// [`ContinueFrom`] as a service holds it: a clone is one reference count at most.
+#[derive(Clone, Debug)]
+enum Continuing {
+    Anyone,
+    Peers(Arc<TrustedProxies>),
+    Nobody,
 }
 
 /// The service of [`TraceContextLayer`].
@@ -339,6 +454,7 @@ impl<S> Layer<S> for TraceContextLayer {
 pub struct TraceContextService<S> {
     inner: S,
     sample_new: bool,
+    from: Continuing,
 }
 
 impl<S, B> Service<Request<B>> for TraceContextService<S>
@@ -355,7 +471,18 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let context = match TraceContext::from_headers(request.headers()) {
+        let continued = match &self.from {
+            Continuing::Anyone => true,
+            Continuing::Peers(peers) => crate::client_ip::default_peer(request.extensions())
+                .is_some_and(|peer| peers.is_trusted(peer)),
+            Continuing::Nobody => false,
+        };
+        let caller = if continued {
+            TraceContext::from_headers(request.headers())
+        } else {
+            None
+        };
+        let context = match caller {
             Some(caller) => caller.child(),
             None => TraceContext::new_root(self.sample_new),
         };
@@ -489,6 +616,12 @@ mod tests {
         let future =
             parsed("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-next").unwrap();
         assert_eq!(future.traceparent(), EXAMPLE, "unknown flags are dropped");
+        // Version 00 too: only sampled and random are passed on (review of issue 17).
+        let all = parsed("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff").unwrap();
+        assert_eq!(
+            all.traceparent(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"
+        );
         for invalid in [
             "",
             "00",
@@ -539,6 +672,53 @@ mod tests {
             None,
             "longer than {MAX_TRACESTATE} bytes: dropped"
         );
+        // Review of issue 17: each member is checked, not only the size.
+        for invalid in [
+            ",,=,a=b=c",
+            "Upper=1",
+            "1a=x",
+            "a=",
+            "a=x\ty",
+            "a=1,a=2",
+            "novalue",
+            "t@=x",
+            "@s=x",
+            "t@S=x",
+        ] {
+            let context = TraceContext::from_headers(&headers(&[
+                ("traceparent", EXAMPLE),
+                ("tracestate", invalid),
+            ]))
+            .unwrap();
+            assert_eq!(context.state(), None, "{invalid:?}");
+        }
+        let many: Vec<String> = (0..=MAX_TRACESTATE_MEMBERS)
+            .map(|i| format!("k{i}=v"))
+            .collect();
+        for (members, kept) in [
+            (MAX_TRACESTATE_MEMBERS, true),
+            (MAX_TRACESTATE_MEMBERS + 1, false),
+        ] {
+            let joined = many.get(..members).unwrap().join(",");
+            let context = TraceContext::from_headers(&headers(&[
+                ("traceparent", EXAMPLE),
+                ("tracestate", joined.as_str()),
+            ]))
+            .unwrap();
+            assert_eq!(context.state().is_some(), kept, "{members} members");
+        }
+        for valid in [" a=1 , ,b@c=x y,fw529a3039@dt=-x", "a-b_c*/d=!~"] {
+            let context = TraceContext::from_headers(&headers(&[
+                ("traceparent", EXAMPLE),
+                ("tracestate", valid),
+            ]))
+            .unwrap();
+            assert_eq!(
+                context.state().map(|v| v.to_str().unwrap()),
+                Some(valid),
+                "{valid:?}"
+            );
+        }
         let mut written = headers(&[("tracestate", "stale=1")]);
         context.write(&mut written);
         assert_eq!(written.get(&TRACEPARENT).unwrap(), EXAMPLE);
@@ -583,6 +763,51 @@ mod tests {
         assert_eq!(sent, context.traceparent());
         let started = now(client.call(Request::new(()))).unwrap();
         assert!(parse_traceparent(started.as_bytes()).is_some());
+    }
+
+    /// Review of issue 17: at a public edge a caller's `traceparent` must not choose the trace
+    /// or force sampling; only the peers named are continued.
+    #[test]
+    fn only_the_peers_named_are_continued() {
+        use std::convert::Infallible;
+        use std::net::SocketAddr;
+        let layer = |from| {
+            TraceContextLayer::new()
+                .continue_from(from)
+                .layer(tower::service_fn(|request: Request<()>| {
+                    let context = request.extensions().get::<TraceContext>().cloned();
+                    async move { Ok::<_, Infallible>(context.unwrap()) }
+                }))
+        };
+        let request = |peer: Option<&str>| {
+            let mut request = Request::new(());
+            request
+                .headers_mut()
+                .insert(&TRACEPARENT, HeaderValue::from_static(EXAMPLE));
+            if let Some(peer) = peer {
+                request
+                    .extensions_mut()
+                    .insert(peer.parse::<SocketAddr>().unwrap());
+            }
+            request
+        };
+        let caller = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut peers = layer(ContinueFrom::Peers(
+            TrustedProxies::new(["10.0.0.0/8"]).unwrap(),
+        ));
+        let inside = now(peers.call(request(Some("10.1.2.3:4000"))));
+        assert_eq!(inside.trace_id_hex(), caller);
+        for outside in [Some("203.0.113.9:4000"), None] {
+            let started = now(peers.call(request(outside)));
+            assert_ne!(started.trace_id_hex(), caller, "{outside:?}");
+            assert!(
+                !started.sampled(),
+                "{outside:?}: sampling is not the caller's choice"
+            );
+        }
+        let mut nobody = layer(ContinueFrom::Nobody);
+        let started = now(nobody.call(request(Some("10.1.2.3:4000"))));
+        assert_ne!(started.trace_id_hex(), caller);
     }
 
     /// The output of a service future that is ready at once.

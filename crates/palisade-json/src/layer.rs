@@ -227,7 +227,35 @@ pub(crate) fn invalid_json(rejected: &Rejected) -> Problem {
 pub(crate) fn count(reason: &'static str) {
     tracing::debug!(reason, "JSON body rejected");
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_json_requests_total", "outcome" => reason).increment(1);
+    palisade_core::__count_labelled!(
+        "palisade_json_requests_total",
+        "outcome",
+        reason,
+        [
+            "unsupported_media_type",
+            "unreadable",
+            "too_large",
+            "schema",
+            "empty",
+            "not_utf8",
+            "byte_order_mark",
+            "unexpected",
+            "unexpected_end",
+            "trailing_data",
+            "control_character",
+            "invalid_escape",
+            "lone_surrogate",
+            "invalid_number",
+            "lossy_number",
+            "duplicate_key",
+            "too_deep",
+            "too_many_keys",
+            "array_too_long",
+            "string_too_long",
+            "key_too_long",
+            "number_too_long",
+        ]
+    );
     #[cfg(not(feature = "metrics"))]
     let _ = reason;
 }
@@ -244,7 +272,18 @@ pub(crate) fn count_accepted() {
 pub(crate) fn count_decode(reason: &'static str) {
     tracing::debug!(reason, "JSON body refused by its type");
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_json_decode_rejected_total", "reason" => reason).increment(1);
+    palisade_core::__count_labelled!(
+        "palisade_json_decode_rejected_total",
+        "reason",
+        reason,
+        [
+            "unknown_field",
+            "validation",
+            "invalid_value",
+            "missing_field",
+            "wrong_type"
+        ]
+    );
     #[cfg(not(feature = "metrics"))]
     let _ = reason;
 }

@@ -11,8 +11,10 @@ use crate::rules::Rules;
 use crate::sources::TokenSources;
 
 /// The settings of a [`JwtLayer`] with fetched keys in a configuration file (TOML, JSON, YAML):
-/// an OIDC `issuer` whose keys are found by discovery, or a `jwks_url` (then `issuer`, if
-/// given, is only the `iss` required).
+/// an OIDC `issuer` whose keys are found by discovery, or a `jwks_url` (then `issuer` is only
+/// the `iss` required). A `jwks_url` without `issuer` is refused unless `any_issuer = true`
+/// says so: a key set shared by several tenants (an identity provider's common keys) signs tokens of every
+/// tenant.
 ///
 /// ```
 /// use palisade::jwt::JwtConfig;
@@ -36,6 +38,10 @@ pub struct JwtConfig {
     /// The JWK set's URL, instead of discovery.
     #[serde(default)]
     pub jwks_url: Option<String>,
+    /// With `jwks_url` and no `issuer`: accept tokens of any issuer the keys sign for (default
+    /// `false`, which refuses that configuration).
+    #[serde(default)]
+    pub any_issuer: bool,
     /// Audiences of which `aud` must name one (empty: a token with `aud` is refused).
     #[serde(default)]
     pub audiences: Vec<String>,
@@ -62,10 +68,18 @@ impl JwtConfig {
     ///
     /// # Errors
     ///
-    /// [`BuildError`] naming `issuer` or `jwks_url` (neither given, or not HTTPS beyond
-    /// loopback), `cookie`, or a field of the layer.
+    /// [`BuildError`] naming `issuer` (neither it nor `jwks_url` given, or `jwks_url` without
+    /// it and without `any_issuer`), `jwks_url` (not HTTPS beyond loopback), `cookie`, or a
+    /// field of the layer.
     pub fn build(&self) -> Result<JwtLayer, BuildError> {
         let builder = match (&self.jwks_url, &self.issuer) {
+            (Some(_), None) if !self.any_issuer => {
+                return Err(BuildError::new(
+                    "issuer",
+                    "give the issuer whose tokens are accepted (their `iss`), or \
+                     `any_issuer = true` to accept every issuer these keys sign for",
+                ));
+            }
             (Some(url), _) => JwksSource::builder(url),
             (None, Some(issuer)) => JwksSource::oidc(issuer),
             (None, None) => {
@@ -103,5 +117,36 @@ impl JwtConfig {
             .keys(source, rules)
             .sources(sources)
             .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: serde_json::Value) -> JwtConfig {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_jwks_url_without_an_issuer_is_refused_unless_any_issuer_says_so() {
+        let error = config(serde_json::json!({ "jwks_url": "https://keys.example.com/jwks" }))
+            .build()
+            .unwrap_err();
+        assert_eq!(error.field(), "issuer");
+        assert!(error.to_string().contains("any_issuer"), "{error}");
+
+        config(serde_json::json!({
+            "jwks_url": "https://keys.example.com/jwks",
+            "issuer": "https://login.example.com/tenant",
+        }))
+        .build()
+        .unwrap();
+        config(serde_json::json!({
+            "jwks_url": "https://keys.example.com/jwks",
+            "any_issuer": true,
+        }))
+        .build()
+        .unwrap();
     }
 }

@@ -532,15 +532,46 @@ impl Drop for CheckTime {
 
 fn count_cache(hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_jwt_cache_total", "outcome" => if hit { "hit" } else { "miss" })
-        .increment(1);
+    if hit {
+        metrics::counter!("palisade_jwt_cache_total", "outcome" => "hit").increment(1);
+    } else {
+        metrics::counter!("palisade_jwt_cache_total", "outcome" => "miss").increment(1);
+    }
     #[cfg(not(feature = "metrics"))]
     let _ = hit;
 }
 
 fn count(outcome: &'static str) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_jwt_requests_total", "outcome" => outcome).increment(1);
+    palisade_core::__count_labelled!(
+        "palisade_jwt_requests_total",
+        "outcome",
+        outcome,
+        [
+            "accepted",
+            "anonymous",
+            "missing",
+            "several",
+            "malformed",
+            "too_large",
+            "unsupported_algorithm",
+            "algorithm_mismatch",
+            "unknown_key",
+            "bad_signature",
+            "expired",
+            "not_yet_valid",
+            "issued_in_future",
+            "missing_claim",
+            "invalid_claim",
+            "wrong_issuer",
+            "wrong_audience",
+            "wrong_type",
+            "critical_header",
+            "nested_token",
+            "claims_shape",
+            "keys_unavailable",
+        ]
+    );
     #[cfg(not(feature = "metrics"))]
     let _ = outcome;
 }

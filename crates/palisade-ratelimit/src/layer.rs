@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use arc_swap::{ArcSwap, Cache};
+use arc_swap::ArcSwap;
 use foldhash::fast::RandomState;
 use http::header::HeaderValue;
 use http::{HeaderName, Method, Request, Response, StatusCode};
@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::headers::{is_policy_name, limit_item, policy_item};
-use crate::key::{KeyBy, route};
+use crate::key::KeyBy;
 use crate::limiter::{Decision, FakeClock, Limiter, LimiterClock};
 use crate::quota::Quota;
 use crate::store::WhenFull;
@@ -144,6 +144,12 @@ impl Tier {
 
     /// Only requests to `path` (the matched route template under axum, else the path) with
     /// `method` (any, if `None`) count; a `GET` limit counts `HEAD` too.
+    ///
+    /// A template (`/users/{id}`) matches only axum's matched route, which exists inside the
+    /// router: apply the layer with `Router::layer` or `route_layer`, not around the router
+    /// (`.service(router)`), where a template never matches. Without the `axum` feature a
+    /// template is refused at build; with it, a request reaching such a tier without a matched
+    /// route is logged once as an error.
     #[must_use]
     pub fn route(mut self, method: Option<Method>, path: impl Into<String>) -> Self {
         self.route = Some((method, path.into()));
@@ -215,9 +221,62 @@ impl Tier {
                 method.as_ref().is_none_or(|m| {
                     // A HEAD is served by the GET handler, so a GET limit counts it too.
                     m == request.method() || (m == Method::GET && request.method() == Method::HEAD)
-                }) && route(request) == path
+                }) && route_matches(request, path)
             }
         }
+    }
+}
+
+/// Whether `path` is an axum route template (`{id}`, `{*rest}`), which only a matched route
+/// can equal.
+fn is_template(path: &str) -> bool {
+    path.contains(['{', '}', '*'])
+}
+
+fn check_route(path: &str) -> Result<(), BuildError> {
+    if !path.starts_with('/') {
+        return Err(BuildError::new("route", "a route starts with `/`"));
+    }
+    #[cfg(not(feature = "axum"))]
+    if is_template(path) {
+        return Err(BuildError::new(
+            "route",
+            "a route template matches only axum's matched route (feature `axum`, the layer \
+             applied inside the router); give the exact path",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the request's route is `path`: axum's matched route when there is one, else the
+/// path (which a template never equals).
+#[inline]
+fn route_matches<B>(request: &Request<B>, path: &str) -> bool {
+    #[cfg(feature = "axum")]
+    {
+        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+            return matched.as_str() == path;
+        }
+        if is_template(path) {
+            template_unmatched();
+            return false;
+        }
+    }
+    request.uri().path() == path
+}
+
+/// A template tier met a request without a matched route: the layer is outside the router, and
+/// the tier can never apply. Said once, as an error.
+#[cfg(feature = "axum")]
+#[cold]
+fn template_unmatched() {
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(
+            "a rate-limit tier's route is a template (`{{id}}`), but requests reach it without \
+             axum's matched route, so it never applies: apply the layer with Router::layer or \
+             route_layer, inside the router"
+        );
     }
 }
 
@@ -417,6 +476,9 @@ impl RateLimitBuilder {
             }
             tier.quota.check()?;
             tier.key.check()?;
+            if let Some((_, path)) = &tier.route {
+                check_route(path)?;
+            }
             if tier.cost == 0 || tier.cost > tier.quota.burst() {
                 return Err(BuildError::new(
                     "cost",
@@ -482,23 +544,16 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RateLimit {
             inner,
-            limiters: self
-                .shared
-                .tiers
-                .iter()
-                .map(|t| Cache::new(t.limiter.clone()))
-                .collect(),
             shared: self.shared.clone(),
         }
     }
 }
 
-/// The service of [`RateLimitLayer`].
+/// The service of [`RateLimitLayer`]. A clone is the inner service's clone and one reference
+/// count: axum clones a route's services for every request.
 #[derive(Clone)]
 pub struct RateLimit<S> {
     inner: S,
-    /// Each tier's limiter, cached: a load is one generation check until the quota changes.
-    limiters: Vec<Cache<Arc<ArcSwap<Limiter>>, Arc<Limiter>>>,
     shared: Arc<Shared>,
 }
 
@@ -558,12 +613,7 @@ impl<S> RateLimit<S> {
         let shared = &*self.shared;
         // Tiers that charged this request, to give back if a later one refuses it.
         let mut charged = 0u64;
-        for (index, (state, limiter)) in shared
-            .tiers
-            .iter()
-            .zip(self.limiters.iter_mut())
-            .enumerate()
-        {
+        for (index, state) in shared.tiers.iter().enumerate() {
             let tier = &state.tier;
             if !tier.applies(&request) {
                 continue;
@@ -576,7 +626,7 @@ impl<S> RateLimit<S> {
                     return keyless_refused(state, &request);
                 }
             };
-            let limiter = limiter.load();
+            let limiter = state.limiter.load();
             let (decision, stored) = limiter.check_stored(key, tier.cost, false);
             state.metrics.sample_keys(|| limiter.len());
             if stored {
@@ -612,12 +662,7 @@ impl<S> RateLimit<S> {
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut remote: Vec<(Arc<TierState>, String)> = Vec::new();
         let mut charged = 0u64;
-        for (index, (state, limiter)) in shared
-            .tiers
-            .iter()
-            .zip(self.limiters.iter_mut())
-            .enumerate()
-        {
+        for (index, state) in shared.tiers.iter().enumerate() {
             let tier = &state.tier;
             if !tier.applies(&request) {
                 continue;
@@ -645,7 +690,7 @@ impl<S> RateLimit<S> {
                     return keyless_refused(state, &request);
                 }
             };
-            let limiter = limiter.load();
+            let limiter = state.limiter.load();
             let decision = if tier.penalty.is_some() {
                 penalties.push((state.clone(), key));
                 limiter.would_admit(key, tier.cost)

@@ -792,3 +792,44 @@ async fn stacked_layers_combine_their_fields_and_keep_a_refusal_s_own() {
     );
     assert_eq!(refused.header("ratelimit"), Some("\"user\";r=0;t=60"));
 }
+
+/// Review of issue 17: a tier's route template (`/users/{id}`) equals axum's matched route,
+/// which exists inside the router. Inside it the tier counts; around the router it can never
+/// apply (and says so once in the log), and a route that is not a path is refused at build.
+#[tokio::test]
+async fn a_route_template_counts_inside_the_router_and_never_around_it() {
+    let limits = || {
+        RateLimitLayer::builder()
+            .tier(
+                Tier::new("users", Quota::per_minute(1), KeyBy::global())
+                    .route(Some(Method::GET), "/users/{id}"),
+            )
+            .build()
+            .unwrap()
+    };
+    let users = || Router::new().route("/users/{id}", get(|| async { "user" }));
+    let client = Client::new();
+
+    let inside = TestServer::spawn(users().layer(limits())).await;
+    let first = client.get(&inside.url("/users/7"), &[]).await;
+    let second = client.get(&inside.url("/users/8"), &[]).await;
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::OK, StatusCode::TOO_MANY_REQUESTS)
+    );
+
+    let around = TestServer::spawn_hyper(limits().layer(users())).await;
+    for id in 0..3 {
+        let reply = client.get(&around.url(&format!("/users/{id}")), &[]).await;
+        assert_eq!(
+            reply.status, 200,
+            "around the router, the template never matches"
+        );
+    }
+
+    let error = RateLimitLayer::builder()
+        .tier(Tier::new("users", Quota::per_minute(1), KeyBy::global()).route(None, "users"))
+        .build()
+        .unwrap_err();
+    assert_eq!(error.field(), "route");
+}

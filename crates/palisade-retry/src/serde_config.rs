@@ -36,8 +36,9 @@ pub struct RetryConfig {
     /// The longest the waits may add up to.
     #[serde(default, with = "palisade_core::serde_duration::option")]
     pub max_elapsed: Option<Duration>,
-    /// The retry budget (default: 20 % of requests, 10 a second, 100 banked); `null` for none.
-    #[serde(default = "default_budget")]
+    /// The retry budget (default: 20 % of requests, 10 a second, 100 banked); `false` (or
+    /// `null` where the format has it) for none, `true` for the default.
+    #[serde(default = "default_budget", deserialize_with = "budget_setting")]
     pub budget: Option<BudgetConfig>,
     /// The longest `Retry-After` honoured (default 30 s).
     #[serde(default, with = "palisade_core::serde_duration::option")]
@@ -96,6 +97,23 @@ pub struct BudgetConfig {
     pub floor_per_second: u32,
     /// Retries banked at most.
     pub burst: u32,
+}
+
+/// `budget`: a table, `true` (the default), `false` or `null` (none). TOML has no `null`.
+fn budget_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BudgetConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Setting {
+        On(bool),
+        Budget(BudgetConfig),
+    }
+    Ok(match Option::<Setting>::deserialize(deserializer)? {
+        None | Some(Setting::On(false)) => None,
+        Some(Setting::On(true)) => default_budget(),
+        Some(Setting::Budget(budget)) => Some(budget),
+    })
 }
 
 #[allow(

@@ -44,6 +44,10 @@
 //! left before the request's [`Deadline`](crate::Deadline), if it has one, sent along as
 //! `grpc-timeout`, and its [`TraceContext`](crate::TraceContext) as `traceparent`.
 //!
+//! A tier with a `route` template (`/users/{id}`) counts only where axum's matched route is
+//! known: apply the server stack inside the router (`Router::layer`), not around it
+//! (`.service(router)`), or give exact paths.
+//!
 //! Every setting has a default but authentication: a server stack needs `[server.api_keys]`
 //! or `[server.jwt]` (or both), so no configuration leaves a service open by omission. A
 //! key that is not known, or a value that does not parse, is a [`ConfigError`] naming the key
@@ -54,6 +58,7 @@
 //! |---|---|---|
 //! | `server.timeout` | `"2s"` | each request's total timeout, and the most a `grpc-timeout` may ask |
 //! | `server.trusted_proxies` | none | addresses and networks whose `X-Forwarded-For` is believed |
+//! | `server.continue_traces` | `"anyone"` | whose `traceparent` is continued: `anyone`, `trusted_proxies` (callers connecting from them), `nobody` (a public edge) |
 //! | `server.rate_limit.<name>` | none | a tier: `quota`, `key` (`ip` and `caller` by their names), `route`, `method`, `cost`, `shadow`, `keyless` ([`TierConfig`]) |
 //! | `server.api_keys` | none | [`ApiKeyConfig`]: `key_file`, `header`, ... |
 //! | `server.jwt` | none | [`JwtConfig`]: `issuer` or `jwks_url`, `audiences`, `types`, ... |
@@ -70,6 +75,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
+use palisade_core::trace::ContinueFrom;
 use palisade_core::{
     BuildError, ClientIpLayer, PropagateTraceLayer, ResponseBody, TraceContextLayer, TrustedProxies,
 };
@@ -118,6 +124,23 @@ pub struct ServerConfig {
     /// JWTs.
     #[serde(default)]
     pub jwt: Option<JwtConfig>,
+    /// Whose W3C trace is continued (default `anyone`).
+    #[serde(default)]
+    pub continue_traces: ContinueTraces,
+}
+
+/// `server.continue_traces`: whose `traceparent` a request's trace continues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContinueTraces {
+    /// Every caller's (W3C Trace Context's propagation).
+    #[default]
+    Anyone,
+    /// Only callers connecting from `trusted_proxies` (your own proxies and services).
+    TrustedProxies,
+    /// Nobody's: every request starts a new trace (a public edge, where a caller would
+    /// otherwise choose the trace id and force sampling).
+    Nobody,
 }
 
 impl Default for ServerConfig {
@@ -128,6 +151,7 @@ impl Default for ServerConfig {
             rate_limit: BTreeMap::new(),
             api_keys: None,
             jwt: None,
+            continue_traces: ContinueTraces::Anyone,
         }
     }
 }
@@ -326,11 +350,7 @@ impl ServerConfig {
             .as_ref()
             .map(ApiKeyConfig::build)
             .transpose()
-            .map_err(|e| ConfigError {
-                key: "server.api_keys".to_owned(),
-                line: None,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ConfigError::built("server.api_keys", &e))?;
         let jwt = self
             .jwt
             .as_ref()
@@ -352,7 +372,15 @@ impl ServerConfig {
         };
         Ok(ServiceBuilder::new()
             .layer(ClientIpLayer::new(self.trusted_proxies.clone()))
-            .layer(TraceContextLayer::new())
+            .layer(
+                TraceContextLayer::new().continue_from(match self.continue_traces {
+                    ContinueTraces::Anyone => ContinueFrom::Anyone,
+                    ContinueTraces::TrustedProxies => {
+                        ContinueFrom::Peers(self.trusted_proxies.clone())
+                    }
+                    ContinueTraces::Nobody => ContinueFrom::Nobody,
+                }),
+            )
             .layer(timeout)
             .layer(before)
             .layer(credentials)
@@ -566,5 +594,38 @@ mod tests {
             config.client.stack().unwrap_err().key(),
             "client.attempt_timeout"
         );
+        // Review of issue 17: the key file's error names `key_file`, an empty prefix list is
+        // refused, a key set without an issuer is refused.
+        let config =
+            Config::from_toml("[server.api_keys]\nkey_file = \"/nonexistent/palisade-keys.txt\"\n")
+                .unwrap();
+        assert_eq!(
+            config.server.stack().unwrap_err().key(),
+            "server.api_keys.key_file"
+        );
+        let config =
+            Config::from_toml("[server.jwt]\njwks_url = \"https://keys.example.com/jwks\"\n")
+                .unwrap();
+        assert_eq!(
+            config.server.stack().unwrap_err().key(),
+            "server.jwt.issuer"
+        );
+    }
+
+    /// TOML has no `null`: `budget = false` turns the retry budget off, a table sets it.
+    #[test]
+    fn the_retry_budget_is_switched_off_with_false() {
+        let off = Config::from_toml("[client.retry]\nbudget = false\n").unwrap();
+        assert!(off.client.retry.budget.is_none());
+        let on = Config::from_toml("[client.retry]\nbudget = true\n").unwrap();
+        assert!(on.client.retry.budget.is_some());
+        let set = Config::from_toml(
+            "[client.retry.budget]\nratio = 0.1\nfloor_per_second = 5\nburst = 50\n",
+        )
+        .unwrap();
+        assert_eq!(set.client.retry.budget.unwrap().burst, 50);
+        assert!(Config::default().client.retry.budget.is_some());
+        let error = Config::from_toml("[client.retry]\nbudget = \"none\"\n").unwrap_err();
+        assert_eq!(error.key(), "client.retry.budget", "{error}");
     }
 }

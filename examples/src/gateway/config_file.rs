@@ -95,8 +95,26 @@ pub fn apply(flags: &mut Flags, path: &Path) -> Result<FromFile, ConfigError> {
             _ => {}
         }
     }
+    if has(&["server", "continue_traces"]) {
+        return Err(fail(
+            "`server.continue_traces`: the gateway continues every caller's trace".to_owned(),
+        ));
+    }
     if has(&["server", "timeout"]) && !given("timeout") {
         flags.timeout = config.server.timeout;
+    }
+    // A file is a real deployment's: it names its credentials, and the demo's (a published key,
+    // a signing key in this repository) are never the quiet default of one that forgot them.
+    let credentials = config.server.api_keys.is_some()
+        || config.server.jwt.is_some()
+        || given("api_keys")
+        || given("oidc_issuer");
+    if !credentials && !flags.demo {
+        return Err(fail(
+            "it names no credentials: add [server.api_keys] or [server.jwt] (or give --demo to \
+             run with the demo's)"
+                .to_owned(),
+        ));
     }
     let mut from_file = FromFile::default();
     if has(&["server", "trusted_proxies"]) && !given("trusted_proxies") {
@@ -137,9 +155,10 @@ pub fn apply(flags: &mut Flags, path: &Path) -> Result<FromFile, ConfigError> {
                 )));
             }
         }
-        if jwt.audiences.len() > 1 {
+        // Exactly one: an empty list does not mean the demo's audience.
+        if jwt.audiences.len() != 1 && !given("jwt_audience") {
             return Err(fail(
-                "`server.jwt.audiences`: the gateway accepts one audience".to_owned(),
+                "`server.jwt.audiences`: the gateway needs exactly one audience".to_owned(),
             ));
         }
         if jwt.issuer.is_none() {

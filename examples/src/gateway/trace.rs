@@ -36,9 +36,9 @@ pub async fn enter(mut request: Request, next: Next) -> Response {
 /// OpenTelemetry export (feature `otel`).
 #[cfg(feature = "otel")]
 pub mod otel {
-    use opentelemetry::propagation::{Extractor, TextMapPropagator};
-    use opentelemetry::trace::TraceContextExt as _;
-    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
     use opentelemetry_sdk::trace::SdkTracerProvider;
     use palisade::trace::TraceContext;
     use tracing::Span;
@@ -67,28 +67,34 @@ pub mod otel {
             .build())
     }
 
-    /// The request's headers, for the propagator.
-    struct Headers<'a>(&'a http::HeaderMap);
-
-    impl Extractor for Headers<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key).and_then(|value| value.to_str().ok())
-        }
-
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(http::HeaderName::as_str).collect()
-        }
-    }
-
     /// Makes `span` (a request span, not yet entered) a child of the caller's span, when the
-    /// caller sent a valid `traceparent`.
+    /// caller sent a valid `traceparent`. Read by Palisade's strict parse, as the
+    /// `TraceContextLayer` reads it (two `traceparent` headers are none; a `tracestate` that
+    /// breaks the recommendation's grammar is dropped), not by the propagator's.
     pub fn set_parent(span: &Span, headers: &http::HeaderMap) {
-        let parent = TraceContextPropagator::new().extract(&Headers(headers));
-        if parent.span().span_context().is_valid() {
-            // Fails only for a span OpenTelemetry does not record (filtered out, or no
-            // exporter configured): then there is nothing to join.
-            let _ = span.set_parent(parent);
-        }
+        let Some(caller) = TraceContext::from_headers(headers) else {
+            return;
+        };
+        let state = caller
+            .state()
+            .and_then(|state| state.to_str().ok())
+            .and_then(|state| state.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        let flags = if caller.sampled() {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let remote = SpanContext::new(
+            TraceId::from_bytes(caller.trace_id()),
+            SpanId::from_bytes(caller.span_id()),
+            flags,
+            true,
+            state,
+        );
+        // Fails only for a span OpenTelemetry does not record (filtered out, or no exporter
+        // configured): then there is nothing to join.
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
     }
 
     /// Makes the request's [`TraceContext`] the current (request) span's, so outbound calls

@@ -187,8 +187,21 @@ where
             Err(reason) => {
                 tracing::debug!(reason = reason.label(), "request refused: API key");
                 #[cfg(feature = "metrics")]
-                metrics::counter!("palisade_apikey_requests_total", "outcome" => reason.label())
-                    .increment(1);
+                palisade_core::__count_labelled!(
+                    "palisade_apikey_requests_total",
+                    "outcome",
+                    reason.label(),
+                    [
+                        "missing",
+                        "several",
+                        "malformed_header",
+                        "oversized",
+                        "malformed",
+                        "unknown",
+                        "disabled",
+                        "expired",
+                    ]
+                );
                 ResponseFuture::rejected(
                     self.shared.rejections[reason as usize].clone(),
                     Protocol::of(request.headers()),

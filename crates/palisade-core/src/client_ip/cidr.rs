@@ -36,10 +36,35 @@ enum Repr {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidCidr {
     input: String,
+    too_broad: bool,
+}
+
+/// The widest network [`TrustedProxies`](super::TrustedProxies) believes, per family: wider
+/// ones (`0.0.0.0/0`) would let any client write its own address.
+pub const MIN_TRUSTED_PREFIX_V4: u8 = 8;
+/// See [`MIN_TRUSTED_PREFIX_V4`].
+pub const MIN_TRUSTED_PREFIX_V6: u8 = 16;
+
+impl InvalidCidr {
+    pub(super) fn too_broad(input: &str) -> Self {
+        Self {
+            input: input.to_owned(),
+            too_broad: true,
+        }
+    }
 }
 
 impl fmt::Display for InvalidCidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.too_broad {
+            return write!(
+                f,
+                "`{}` is too broad to trust: every client in it could write its own address; \
+                 a trusted network is at most /{MIN_TRUSTED_PREFIX_V4} (IPv4) or \
+                 /{MIN_TRUSTED_PREFIX_V6} (IPv6) wide: list your proxies' own networks",
+                self.input
+            );
+        }
         write!(
             f,
             "`{}` is not an IP address or a CIDR network such as 10.0.0.0/8 or 2001:db8::/32",
@@ -104,6 +129,14 @@ impl Cidr {
 
 impl Cidr {
     /// `(network, mask)` of an IPv4 network, for the resolver's flat lists.
+    /// Wider than a trusted proxy network may be.
+    pub(super) fn is_too_broad(&self) -> bool {
+        match self.repr {
+            Repr::V4 { prefix, .. } => prefix < MIN_TRUSTED_PREFIX_V4,
+            Repr::V6 { prefix, .. } => prefix < MIN_TRUSTED_PREFIX_V6,
+        }
+    }
+
     pub(super) fn v4_parts(&self) -> Option<(u32, u32)> {
         match self.repr {
             Repr::V4 { network, mask, .. } => Some((network, mask)),
@@ -125,6 +158,7 @@ impl FromStr for Cidr {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let invalid = || InvalidCidr {
+            too_broad: false,
             input: s.chars().take(64).collect(),
         };
         let trimmed = s.trim();

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use http::header::{FORWARDED, HeaderName};
 
-pub use cidr::{Cidr, InvalidCidr};
+pub use cidr::{Cidr, InvalidCidr, MIN_TRUSTED_PREFIX_V4, MIN_TRUSTED_PREFIX_V6};
 use node::{Hop, forwarded_hops_rev, parse_xff_node};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -106,7 +106,9 @@ impl TrustedProxies {
     ///
     /// # Errors
     ///
-    /// [`InvalidCidr`], naming the first entry that is not an address or a network.
+    /// [`InvalidCidr`], naming the first entry that is not an address or a network, or is
+    /// wider than /8 (IPv4) or /16 (IPv6): trusting `0.0.0.0/0` would believe every client's
+    /// own `X-Forwarded-For`.
     pub fn new<I, S>(networks: I) -> Result<Self, InvalidCidr>
     where
         I: IntoIterator<Item = S>,
@@ -114,7 +116,13 @@ impl TrustedProxies {
     {
         let networks = networks
             .into_iter()
-            .map(|s| s.as_ref().parse())
+            .map(|s| {
+                let cidr: Cidr = s.as_ref().parse()?;
+                if cidr.is_too_broad() {
+                    return Err(InvalidCidr::too_broad(s.as_ref()));
+                }
+                Ok(cidr)
+            })
             .collect::<Result<Vec<Cidr>, _>>()?;
         Ok(Self::from_networks(networks))
     }

@@ -293,6 +293,31 @@ fn invalid_network_is_named_in_the_error() {
     assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
 }
 
+/// Review of issue 17: trusting `0.0.0.0/0` believes every client's own `X-Forwarded-For`.
+#[test]
+fn networks_wider_than_a_proxy_network_are_refused() {
+    for entry in [
+        "0.0.0.0/0",
+        "128.0.0.0/1",
+        "10.0.0.0/7",
+        "::/0",
+        "2000::/3",
+        "2000::/15",
+    ] {
+        let err = TrustedProxies::new(["10.0.0.0/8", entry]).unwrap_err();
+        assert!(err.to_string().contains("too broad"), "{entry}: {err}");
+        assert!(err.to_string().contains(entry), "{entry}: {err}");
+    }
+    for entry in [
+        "10.0.0.0/8",
+        "2001::/16",
+        "::ffff:10.0.0.0/104",
+        "192.0.2.7",
+    ] {
+        TrustedProxies::new([entry]).unwrap();
+    }
+}
+
 mod properties {
     use proptest::prelude::*;
 

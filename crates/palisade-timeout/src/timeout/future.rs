@@ -49,7 +49,12 @@ where
 #[inline]
 fn count(outcome: &'static str) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("palisade_timeout_calls_total", "outcome" => outcome).increment(1);
+    palisade_core::__count_labelled!(
+        "palisade_timeout_calls_total",
+        "outcome",
+        outcome,
+        ["answered", "elapsed"]
+    );
     #[cfg(not(feature = "metrics"))]
     let _ = outcome;
 }
