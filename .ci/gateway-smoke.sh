@@ -7,6 +7,9 @@
 # Loopback only. Usage: .ci/gateway-smoke.sh PATH_TO_GATEWAY_BINARY
 set -euo pipefail
 gateway="$1"
+# The most the demo logs per request (its default is one line at info), so the check that
+# credentials stay out of the log reads every line a layer writes.
+export RUST_LOG="${RUST_LOG:-info,tower_http=debug,palisade=debug}"
 key=pal_demo_2Oa6KmWtP4kcChKu1OwMScNvaRtSsij9_1CnNwM
 work=$(mktemp -d)
 log="$work/gateway.log"

@@ -28,6 +28,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -99,26 +100,44 @@ impl<S, C: Clone> Layer<S> for HttpBreakerLayer<C> {
     fn layer(&self, inner: S) -> Self::Service {
         HttpBreaker {
             inner,
-            breaker: self.breaker.clone(),
-            classifier: self.classifier.clone(),
-            rejection: self.rejection.clone(),
+            shared: Arc::new(HttpShared {
+                breaker: self.breaker.clone(),
+                classifier: self.classifier.clone(),
+                rejection: self.rejection.clone(),
+            }),
         }
     }
 }
 
-/// The service of [`HttpBreakerLayer`].
-#[derive(Clone, Debug)]
+/// The service of [`HttpBreakerLayer`]. A clone is the inner service's clone and one reference
+/// count.
+#[derive(Debug)]
 pub struct HttpBreaker<S, C> {
     inner: S,
+    shared: Arc<HttpShared<C>>,
+}
+
+/// What every clone of one [`HttpBreaker`] shares.
+#[derive(Debug)]
+struct HttpShared<C> {
     breaker: Breaker,
     classifier: C,
     rejection: Rejection,
 }
 
+impl<S: Clone, C> Clone for HttpBreaker<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
 impl<S, C> HttpBreaker<S, C> {
     /// The breaker.
     pub fn breaker(&self) -> &Breaker {
-        &self.breaker
+        &self.shared.breaker
     }
 
     /// The inner service.
@@ -153,23 +172,24 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        match self.breaker.try_acquire() {
+        let shared = &*self.shared;
+        match shared.breaker.try_acquire() {
             Ok(permit) => HttpResponseFuture {
                 kind: HttpKind::Called {
                     future: self.inner.call(request),
                     permit: Some(permit),
-                    classifier: self.classifier.clone(),
+                    classifier: shared.classifier.clone(),
                 },
             },
             Err(open) => {
                 tracing::debug!(
-                    breaker = self.breaker.name(),
+                    breaker = shared.breaker.name(),
                     "request refused: circuit open"
                 );
                 HttpResponseFuture {
                     kind: HttpKind::Rejected {
                         refusal: Some(Refusal {
-                            rejection: self.rejection.clone(),
+                            rejection: shared.rejection.clone(),
                             wait: open.remaining(),
                             protocol: Protocol::of(request.headers()),
                         }),

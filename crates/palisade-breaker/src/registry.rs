@@ -321,26 +321,44 @@ impl<S, K: Clone, C: Clone> Layer<S> for KeyedBreakerLayer<K, C> {
     fn layer(&self, inner: S) -> Self::Service {
         KeyedBreaker {
             inner,
-            registry: self.registry.clone(),
-            key: self.key.clone(),
-            classifier: self.classifier.clone(),
+            shared: Arc::new(KeyedShared {
+                registry: self.registry.clone(),
+                key: self.key.clone(),
+                classifier: self.classifier.clone(),
+            }),
         }
     }
 }
 
-/// The service of [`KeyedBreakerLayer`].
-#[derive(Clone, Debug)]
+/// The service of [`KeyedBreakerLayer`]. A clone is the inner service's clone and one reference
+/// count.
+#[derive(Debug)]
 pub struct KeyedBreaker<S, K, C> {
     inner: S,
+    shared: Arc<KeyedShared<K, C>>,
+}
+
+/// What every clone of one [`KeyedBreaker`] shares.
+#[derive(Debug)]
+struct KeyedShared<K, C> {
     registry: BreakerRegistry,
     key: K,
     classifier: C,
 }
 
+impl<S: Clone, K, C> Clone for KeyedBreaker<S, K, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
 impl<S, K, C> KeyedBreaker<S, K, C> {
     /// The registry.
     pub fn registry(&self) -> &BreakerRegistry {
-        &self.registry
+        &self.shared.registry
     }
 
     /// The inner service.
@@ -376,13 +394,14 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let breaker = match self.key.key(&request) {
-            Some(key) => self.registry.get(&key),
-            None => self.registry.overflow().clone(),
+        let shared = &*self.shared;
+        let breaker = match shared.key.key(&request) {
+            Some(key) => shared.registry.get(&key),
+            None => shared.registry.overflow().clone(),
         };
         match breaker.try_acquire() {
             Ok(permit) => {
-                ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
+                ResponseFuture::called(self.inner.call(request), permit, shared.classifier.clone())
             }
             Err(open) => {
                 tracing::debug!(breaker = breaker.name(), "call refused: circuit open");

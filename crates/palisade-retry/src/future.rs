@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -82,7 +83,7 @@ pin_project! {
         template: Option<T>,
         classifier: C,
         hint: H,
-        shared: Option<Shared<M>>,
+        shared: Option<Arc<Shared<M>>>,
         // Boxed: made on the first failure only, so a call that succeeds carries no schedule.
         schedule: Option<Box<M::Schedule>>,
         attempts: u32,
@@ -148,7 +149,7 @@ where
         template: Option<T>,
         classifier: C,
         hint: H,
-        shared: Option<Shared<M>>,
+        shared: Option<Arc<Shared<M>>>,
     ) -> Self {
         Self {
             state: State::Calling { future },

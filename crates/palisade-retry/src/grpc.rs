@@ -170,7 +170,7 @@ impl<S, M: Clone> Layer<S> for GrpcRetryLayer<M> {
     fn layer(&self, inner: S) -> Self::Service {
         HttpRetry {
             inner: TonicBody { inner },
-            shared: (*self.shared).clone(),
+            shared: self.shared.clone(),
             classifier: self.classifier,
             http: HttpSettings {
                 replay_limit: self.replay_limit,

@@ -69,17 +69,17 @@ impl<S, C: Clone, M: Clone> Layer<S> for RetryLayer<C, M> {
     fn layer(&self, inner: S) -> Self::Service {
         Retry {
             inner,
-            shared: (*self.shared).clone(),
+            shared: self.shared.clone(),
             classifier: self.classifier.clone(),
         }
     }
 }
 
-/// The service of [`RetryLayer`].
+/// The service of [`RetryLayer`]. A clone is the inner service's clone and one reference count.
 #[derive(Clone, Debug)]
 pub struct Retry<S, C, M> {
     inner: S,
-    shared: Shared<M>,
+    shared: Arc<Shared<M>>,
     classifier: C,
 }
 

@@ -37,7 +37,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
@@ -116,31 +117,30 @@ impl<T> AnyCredentialLayer<T> {
     }
 }
 
-impl<S: Clone, T> Layer<S> for AnyCredentialLayer<T> {
+impl<S, T> Layer<S> for AnyCredentialLayer<T> {
     type Service = AnyCredential<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         AnyCredential {
-            apikey: self.apikey.layer(inner.clone()),
-            jwt: self.jwt.layer(inner),
-            layer: self.clone(),
+            inner,
+            layer: Arc::new(self.clone()),
         }
     }
 }
 
-/// The service of [`AnyCredentialLayer`].
+/// The service of [`AnyCredentialLayer`]. A clone is the inner service's clone and one reference
+/// count; each request is handed to the API-key or the JWT service made around the inner service
+/// made ready for it.
 pub struct AnyCredential<S, T = ClaimsMap> {
-    apikey: ApiKey<S>,
-    jwt: Jwt<S, T>,
-    layer: AnyCredentialLayer<T>,
+    inner: S,
+    layer: Arc<AnyCredentialLayer<T>>,
 }
 
 impl<S: Clone, T> Clone for AnyCredential<S, T> {
     fn clone(&self) -> Self {
         Self {
-            apikey: self.apikey.clone(),
-            jwt: self.jwt.clone(),
-            layer: self.layer.clone(),
+            inner: self.inner.clone(),
+            layer: Arc::clone(&self.layer),
         }
     }
 }
@@ -148,9 +148,9 @@ impl<S: Clone, T> Clone for AnyCredential<S, T> {
 impl<S: fmt::Debug, T> fmt::Debug for AnyCredential<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AnyCredential")
-            .field("apikey", &self.apikey)
-            .field("jwt", &self.jwt)
-            .finish_non_exhaustive()
+            .field("inner", &self.inner)
+            .field("layer", &self.layer)
+            .finish()
     }
 }
 
@@ -213,35 +213,40 @@ fn has_query_parameter(uri: &http::Uri, name: &str) -> bool {
 
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for AnyCredential<S, T>
 where
-    ApiKey<S>: Service<Request<ReqBody>, Response = Response<ResponseBody<ResBody>>>,
-    Jwt<S, T>: Service<
-            Request<ReqBody>,
-            Response = Response<ResponseBody<ResBody>>,
-            Error = <ApiKey<S> as Service<Request<ReqBody>>>::Error,
-        >,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ApiKey<S>:
+        Service<Request<ReqBody>, Response = Response<ResponseBody<ResBody>>, Error = S::Error>,
+    Jwt<S, T>:
+        Service<Request<ReqBody>, Response = Response<ResponseBody<ResBody>>, Error = S::Error>,
 {
     type Response = Response<ResponseBody<ResBody>>;
-    type Error = <ApiKey<S> as Service<Request<ReqBody>>>::Error;
+    type Error = S::Error;
     type Future = CredentialFuture<
         <ApiKey<S> as Service<Request<ReqBody>>>::Future,
         <Jwt<S, T> as Service<Request<ReqBody>>>::Future,
         ResBody,
     >;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Both wrap clones of one inner service: ready when both are.
-        ready!(self.apikey.poll_ready(cx))?;
-        self.jwt.poll_ready(cx)
+        // The API-key and JWT services are ready when their inner service is.
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let future = match self.layer.route(&request) {
-            Route::ApiKey => Either::ApiKey {
-                future: self.apikey.call(request),
-            },
-            Route::Jwt => Either::Jwt {
-                future: self.jwt.call(request),
-            },
+            Route::ApiKey => {
+                let ready = self.take_ready();
+                Either::ApiKey {
+                    future: self.layer.apikey.layer(ready).call(request),
+                }
+            }
+            Route::Jwt => {
+                let ready = self.take_ready();
+                Either::Jwt {
+                    future: self.layer.jwt.layer(ready).call(request),
+                }
+            }
             Route::Neither => Either::Missing {
                 response: Some(
                     self.layer
@@ -258,6 +263,15 @@ where
             },
         };
         CredentialFuture { inner: future }
+    }
+}
+
+impl<S: Clone, T> AnyCredential<S, T> {
+    /// The inner service made ready by `poll_ready`, leaving a clone in its place (tower's
+    /// readiness rule: the service polled ready is the one called).
+    fn take_ready(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
     }
 }
 

@@ -10,8 +10,8 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{MakeSpan, TraceLayer};
-use tracing::Span;
+use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
+use tracing::{Level, Span};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -38,9 +38,17 @@ impl<B> MakeSpan<B> for RequestSpan {
     }
 }
 
-/// tower-http's trace layer with [`RequestSpan`].
-pub fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan> {
-    TraceLayer::new_for_http().make_span_with(RequestSpan)
+/// tower-http's trace layer with [`RequestSpan`]: one line per request at info when it is
+/// answered (status and latency); the line when it starts is at debug.
+pub fn trace_layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    RequestSpan,
+    tower_http::trace::DefaultOnRequest,
+    DefaultOnResponse,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(RequestSpan)
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
 /// Records the matched route's template on the request span (inside the router, where it is
@@ -54,8 +62,11 @@ pub async fn record_route(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// The filter when `RUST_LOG` is not set.
-pub const DEFAULT_FILTER: &str = "info,tower_http=debug,palisade=debug";
+/// The filter when `RUST_LOG` is not set: one line per answered request, and what the layers
+/// report at info and above (a changed quota, a refused key file). Their per-request decisions
+/// are at debug: `RUST_LOG=info,tower_http=debug,palisade=debug` shows them (a few lines per
+/// request, too many under load).
+pub const DEFAULT_FILTER: &str = "info";
 
 /// What [`init`] set up that must be shut down: with `otel`, the span exporter.
 #[derive(Debug)]

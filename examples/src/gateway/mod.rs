@@ -120,7 +120,7 @@ pub fn app(config: &Config) -> Result<Router, palisade::BuildError> {
 /// As [`app`].
 pub fn app_with_routes(
     config: &Config,
-    extra: Router<routes::AppState>,
+    extra: Router<routes::Shared>,
 ) -> Result<Router, palisade::BuildError> {
     let timeout = timeout::layer(config.timeout)?;
     let json = json::layer(config.max_body, config.max_json_depth)?;
@@ -168,7 +168,7 @@ pub fn app_with_routes(
         .layer(axum::middleware::from_fn(logging::record_route))
         // The client address, resolved once through the trusted proxies, for every layer.
         .layer(ratelimit::client_ip(config.trusted_proxies.clone()))
-        .with_state(routes::AppState {
+        .with_state(std::sync::Arc::new(routes::AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             upstream: config
                 .outbound
@@ -178,7 +178,7 @@ pub fn app_with_routes(
                     base_url: outbound.base_url.clone(),
                     breaker: outbound.breaker.clone(),
                 }),
-        })
+        }))
         // Outermost first: panics caught, request id, secrets kept out of logs, trace span, bare
         // error statuses as problems, then the total timeout.
         .layer(

@@ -29,8 +29,11 @@ pub const MAX_UPSTREAM_BODY: usize = 64 * 1024;
 /// The longest `/v1/slow` accepts.
 pub const MAX_SLOW_MS: u64 = 60_000;
 
-/// What the handlers share.
-#[derive(Clone)]
+/// What the handlers share, behind one `Arc` ([`Shared`]): axum clones the state for every
+/// request, and a clone is then one reference count, not a copy of the outbound client stack.
+pub type Shared = std::sync::Arc<AppState>;
+
+/// What the handlers share (as [`Shared`]).
 pub struct AppState {
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: TrustedProxies,
@@ -74,7 +77,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /v1/hello`: greets the caller's principal and shows its resolved address.
 pub async fn hello(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(identity): Extension<Identity>,
     headers: http::HeaderMap,
@@ -131,7 +134,7 @@ pub async fn slow(ProblemQuery(params): ProblemQuery<SlowParams>) -> Response {
 
 /// `GET /readyz`: ready, and the state of each circuit breaker (`degraded` when one is not
 /// closed: the gateway still serves, but a dependency is failing).
-pub async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub async fn readyz(State(state): State<Shared>) -> Json<serde_json::Value> {
     let breaker = state
         .upstream
         .as_ref()
@@ -157,12 +160,12 @@ pub async fn readyz(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// `GET /v1/upstream`: calls the demo upstream through the outbound stack and passes its
 /// answer on; every way that can fail is its own problem response.
 pub async fn upstream(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     deadline: Option<Extension<Deadline>>,
     trace: Option<Extension<palisade::trace::TraceContext>>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(upstream) = state.upstream else {
+    let Some(upstream) = state.upstream.as_ref() else {
         return problem(
             Problem::new(StatusCode::SERVICE_UNAVAILABLE)
                 .with_detail("this gateway has no upstream configured"),
@@ -186,7 +189,7 @@ pub async fn upstream(
     if let Some(Extension(trace)) = trace {
         request.extensions_mut().insert(trace);
     }
-    match upstream.client.oneshot(request).await {
+    match upstream.client.clone().oneshot(request).await {
         Ok(response) if response.status().is_success() => {
             match Limited::new(response.into_body(), MAX_UPSTREAM_BODY)
                 .collect()

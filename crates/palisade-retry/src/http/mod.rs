@@ -175,7 +175,7 @@ impl<S, C: Clone, M: Clone> Layer<S> for HttpRetryLayer<C, M> {
     fn layer(&self, inner: S) -> Self::Service {
         HttpRetry {
             inner,
-            shared: (*self.shared).clone(),
+            shared: self.shared.clone(),
             classifier: self.classifier.clone(),
             http: self.http,
             hint: RetryAfterHint,
@@ -184,11 +184,12 @@ impl<S, C: Clone, M: Clone> Layer<S> for HttpRetryLayer<C, M> {
 }
 
 /// The service of [`HttpRetryLayer`] (and of `GrpcRetryLayer`, with the gRPC hint). The inner
-/// service gets `Request<ReplayBody<B>>`.
+/// service gets `Request<ReplayBody<B>>`. A clone is the inner service's clone and one reference
+/// count.
 #[derive(Clone, Debug)]
 pub struct HttpRetry<S, C, M, H = RetryAfterHint> {
     pub(crate) inner: S,
-    pub(crate) shared: Shared<M>,
+    pub(crate) shared: Arc<Shared<M>>,
     pub(crate) classifier: C,
     pub(crate) http: HttpSettings,
     pub(crate) hint: H,
