@@ -97,6 +97,38 @@ fn apikey(c: &mut Criterion) {
         b.iter(|| set.find(std::hint::black_box(&digest)).is_some());
     });
     group.finish();
+
+    // The request as it reaches the layer in a real stack: axum's router and `ClientIpLayer`
+    // have already put extensions in it, so the map is allocated before the layer inserts the
+    // caller's `Identity`; without them, that first allocation is charged to the layer.
+    let carried = || {
+        let mut request = request();
+        request
+            .extensions_mut()
+            .insert(palisade::ClientIp(std::net::IpAddr::from([203, 0, 113, 7])));
+        request
+    };
+    let mut group = c.benchmark_group("apikey/with-extensions");
+    let mut bare = always_ready::<Req, Res>();
+    group.bench_function("bare", |b| {
+        b.iter(|| call_ready(&mut bare, carried()));
+    });
+    #[allow(
+        deprecated,
+        reason = "the peer under comparison; tower-http deprecated it in 0.6.7"
+    )]
+    let mut tower_http = tower_http::validate_request::ValidateRequestHeaderLayer::bearer(&key)
+        .layer(always_ready::<Req, Res>());
+    group.bench_function("tower_http::ValidateRequestHeader::bearer", |b| {
+        b.iter(|| call_ready(&mut tower_http, carried()));
+    });
+    for count in [1, 10_000] {
+        let mut ours = ApiKeyLayer::new(keys(count, &key)).layer(always_ready::<Req, Res>());
+        group.bench_function(format!("palisade::ApiKey/{count}-keys"), |b| {
+            b.iter(|| call_ready(&mut ours, carried()));
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, apikey);
