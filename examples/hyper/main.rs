@@ -72,7 +72,16 @@ async fn serve(listener: tokio::net::TcpListener) -> Result<(), BoxError> {
         .strict_json(JsonLayer::new())
         .service_fn(create_order);
     loop {
-        let (stream, peer) = listener.accept().await?;
+        // A failed accept (too many open files, a connection reset before it was taken) loses
+        // that connection, not the server.
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                eprintln!("accept: {err}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
         // The stack, cloned per connection (one reference count per layer's state), and the
         // peer put where `ClientIpLayer` finds it.
         let service = stack.clone().map_request(move |mut request: Request<_>| {
@@ -162,6 +171,10 @@ async fn main() -> Result<(), BoxError> {
     let server = tokio::spawn(serve(listener));
     println!("hyper on {addr}, behind the server stack\n");
     let result = calls(addr).await;
+    if server.is_finished() {
+        // The server stopped early: its own error says why the calls failed.
+        return server.await?;
+    }
     server.abort();
     result
 }

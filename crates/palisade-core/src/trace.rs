@@ -394,9 +394,12 @@ pub enum ContinueFrom {
     /// Every caller's (the default; W3C Trace Context's propagation).
     #[default]
     Anyone,
-    /// Only callers whose connection comes from these addresses (the peer, as
-    /// [`ClientIpLayer`](crate::ClientIpLayer) finds it: axum's `ConnectInfo`, tonic's
-    /// `TcpConnectInfo`, a `SocketAddr`); a request without a peer address starts a new trace.
+    /// Only callers whose address is in these networks: the request's
+    /// [`ClientIp`](crate::ClientIp) when [`ClientIpLayer`](crate::ClientIpLayer) ran before
+    /// this layer (so a public client behind your load balancer is that client, not the
+    /// balancer), else the connection's peer (axum's `ConnectInfo`, tonic's `TcpConnectInfo`,
+    /// a `SocketAddr`); a request with neither starts a new trace. Name your own services
+    /// here, not the proxies in front of the public.
     Peers(TrustedProxies),
     /// Nobody's: every request starts a new trace (a public edge).
     Nobody,
@@ -473,8 +476,12 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let continued = match &self.from {
             Continuing::Anyone => true,
-            Continuing::Peers(peers) => crate::client_ip::default_peer(request.extensions())
-                .is_some_and(|peer| peers.is_trusted(peer)),
+            Continuing::Peers(peers) => request
+                .extensions()
+                .get::<crate::ClientIp>()
+                .map(|client| client.ip())
+                .or_else(|| crate::client_ip::default_peer(request.extensions()))
+                .is_some_and(|caller| peers.is_trusted(caller)),
             Continuing::Nobody => false,
         };
         let caller = if continued {
@@ -805,6 +812,12 @@ mod tests {
                 "{outside:?}: sampling is not the caller's choice"
             );
         }
+        // Behind a trusted load balancer, the resolved client decides, not the balancer.
+        let mut via_balancer = request(Some("10.1.2.3:4000"));
+        via_balancer
+            .extensions_mut()
+            .insert(crate::ClientIp("203.0.113.9".parse().unwrap()));
+        assert_ne!(now(peers.call(via_balancer)).trace_id_hex(), caller);
         let mut nobody = layer(ContinueFrom::Nobody);
         let started = now(nobody.call(request(Some("10.1.2.3:4000"))));
         assert_ne!(started.trace_id_hex(), caller);

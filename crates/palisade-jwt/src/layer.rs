@@ -649,30 +649,67 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        call_with(&self.shared, &mut self.inner, request)
+    }
+}
+
+impl<T> JwtLayer<T> {
+    /// What the layer's service does with `request`, on an inner service the caller holds and
+    /// has made ready: for combinators (`palisade::AnyCredential`) that route a request to one
+    /// of several layers without a service per layer. Not a stable API.
+    #[doc(hidden)]
+    pub fn __call_with<S, ReqBody, ResBody>(
+        &self,
+        inner: &mut S,
+        request: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody, T>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send,
+        ReqBody: Send + 'static,
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        call_with(&self.shared, inner, request)
+    }
+}
+
+/// The service's call with its state and inner service apart ([`Jwt::call`] and
+/// [`JwtLayer::__call_with`]).
+fn call_with<S, T, ReqBody, ResBody>(
+    shared: &Arc<Shared<T>>,
+    inner: &mut S,
+    mut request: Request<ReqBody>,
+) -> ResponseFuture<S, ReqBody, T>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    {
         let protocol = Protocol::of(request.headers());
-        let shared = &self.shared;
         let token = match shared.sources.extract(request.headers()) {
             Ok(Some(token)) => token,
             Ok(None) if shared.optional => {
                 count("anonymous");
-                return ResponseFuture::calling(self.inner.call(request));
+                return ResponseFuture::calling(inner.call(request));
             }
-            Ok(None) => return self.reject(TokenError::new(TokenReason::Missing), protocol),
+            Ok(None) => return reject(shared, TokenError::new(TokenReason::Missing), protocol),
             Err(ExtractError::Several) => {
-                return self.reject(TokenError::new(TokenReason::Several), protocol);
+                return reject(shared, TokenError::new(TokenReason::Several), protocol);
             }
         };
         match shared.verify_now(token, SystemTime::now()) {
             Step::Done(Ok((verified, _))) => {
                 accept(&mut request, verified);
-                ResponseFuture::calling(self.inner.call(request))
+                ResponseFuture::calling(inner.call(request))
             }
-            Step::Done(Err(error)) => self.reject(error, protocol),
+            Step::Done(Err(error)) => reject(shared, error, protocol),
             Step::Fetch => {
                 let token = token.to_owned();
-                let clone = self.inner.clone();
-                let service = std::mem::replace(&mut self.inner, clone);
+                let clone = inner.clone();
+                let service = std::mem::replace(inner, clone);
                 ResponseFuture {
                     state: State::Fetching {
                         verifying: Box::pin(shared.clone().verify_fetching(token)),
@@ -687,14 +724,14 @@ where
     }
 }
 
-impl<S, T> Jwt<S, T> {
-    fn reject<ReqBody>(
-        &self,
-        error: TokenError,
-        protocol: Protocol,
-    ) -> ResponseFuture<S, ReqBody, T>
-    where
-        S: Service<Request<ReqBody>>,
+fn reject<S, T, ReqBody>(
+    shared: &Shared<T>,
+    error: TokenError,
+    protocol: Protocol,
+) -> ResponseFuture<S, ReqBody, T>
+where
+    S: Service<Request<ReqBody>>,
+{
     {
         count(error.reason().label());
         tracing::debug!(
@@ -704,7 +741,7 @@ impl<S, T> Jwt<S, T> {
         );
         ResponseFuture {
             state: State::Rejected {
-                rejection: Some((self.shared.rejection(error), protocol)),
+                rejection: Some((shared.rejection(error), protocol)),
             },
         }
     }

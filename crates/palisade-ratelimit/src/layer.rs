@@ -148,8 +148,8 @@ impl Tier {
     /// A template (`/users/{id}`) matches only axum's matched route, which exists inside the
     /// router: apply the layer with `Router::layer` or `route_layer`, not around the router
     /// (`.service(router)`), where a template never matches. Without the `axum` feature a
-    /// template is refused at build; with it, a request reaching such a tier without a matched
-    /// route is logged once as an error.
+    /// template is refused at build; with it, the first request reaching such a tier without a
+    /// matched route is logged as a warning.
     #[must_use]
     pub fn route(mut self, method: Option<Method>, path: impl Into<String>) -> Self {
         self.route = Some((method, path.into()));
@@ -228,9 +228,9 @@ impl Tier {
 }
 
 /// Whether `path` is an axum route template (`{id}`, `{*rest}`), which only a matched route
-/// can equal.
+/// can equal. A `*` alone is a literal character of a path.
 fn is_template(path: &str) -> bool {
-    path.contains(['{', '}', '*'])
+    path.contains(['{', '}'])
 }
 
 fn check_route(path: &str) -> Result<(), BuildError> {
@@ -265,17 +265,18 @@ fn route_matches<B>(request: &Request<B>, path: &str) -> bool {
     request.uri().path() == path
 }
 
-/// A template tier met a request without a matched route: the layer is outside the router, and
-/// the tier can never apply. Said once, as an error.
+/// A template tier met a request without a matched route: the request matched no route (a
+/// fallback, a 404), or the layer is outside the router, where the tier can never apply. Said
+/// once, as a warning that names both.
 #[cfg(feature = "axum")]
 #[cold]
 fn template_unmatched() {
     static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::error!(
-            "a rate-limit tier's route is a template (`{{id}}`), but requests reach it without \
-             axum's matched route, so it never applies: apply the layer with Router::layer or \
-             route_layer, inside the router"
+        tracing::warn!(
+            "a rate-limit tier's route is a template (`{{id}}`) and a request reached it without \
+             axum's matched route: either it matched no route, or the layer is outside the \
+             router, where the tier never applies (apply it with Router::layer or route_layer)"
         );
     }
 }

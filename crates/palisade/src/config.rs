@@ -58,7 +58,7 @@
 //! |---|---|---|
 //! | `server.timeout` | `"2s"` | each request's total timeout, and the most a `grpc-timeout` may ask |
 //! | `server.trusted_proxies` | none | addresses and networks whose `X-Forwarded-For` is believed |
-//! | `server.continue_traces` | `"anyone"` | whose `traceparent` is continued: `anyone`, `trusted_proxies` (callers connecting from them), `nobody` (a public edge) |
+//! | `server.continue_traces` | `"anyone"` | whose `traceparent` is continued: `anyone`, `trusted_proxies` (callers whose resolved address is in them: your own services, not the public behind your proxies), `nobody` (a public edge) |
 //! | `server.rate_limit.<name>` | none | a tier: `quota`, `key` (`ip` and `caller` by their names), `route`, `method`, `cost`, `shadow`, `keyless` ([`TierConfig`]) |
 //! | `server.api_keys` | none | [`ApiKeyConfig`]: `key_file`, `header`, ... |
 //! | `server.jwt` | none | [`JwtConfig`]: `issuer` or `jwks_url`, `audiences`, `types`, ... |
@@ -136,7 +136,9 @@ pub enum ContinueTraces {
     /// Every caller's (W3C Trace Context's propagation).
     #[default]
     Anyone,
-    /// Only callers connecting from `trusted_proxies` (your own proxies and services).
+    /// Only callers whose address, resolved through `trusted_proxies`, is itself in
+    /// `trusted_proxies`: your own services calling directly. A public client behind your load
+    /// balancer resolves to its own address and starts a new trace.
     TrustedProxies,
     /// Nobody's: every request starts a new trace (a public edge, where a caller would
     /// otherwise choose the trace id and force sampling).

@@ -42,11 +42,11 @@ use std::task::{Context, Poll};
 
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
+use palisade_apikey::ApiKeyLayer;
 use palisade_apikey::format::FormatError;
-use palisade_apikey::{ApiKey, ApiKeyLayer};
 use palisade_core::problem::types;
 use palisade_core::{Problem, Protocol, Rejection, ResponseBody};
-use palisade_jwt::{ClaimsMap, Jwt, JwtLayer};
+use palisade_jwt::{ClaimsMap, JwtLayer};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -129,8 +129,8 @@ impl<S, T> Layer<S> for AnyCredentialLayer<T> {
 }
 
 /// The service of [`AnyCredentialLayer`]. A clone is the inner service's clone and one reference
-/// count; each request is handed to the API-key or the JWT service made around the inner service
-/// made ready for it.
+/// count; each request is decided by the API-key or the JWT layer and handed to the inner
+/// service made ready for it.
 pub struct AnyCredential<S, T = ClaimsMap> {
     inner: S,
     layer: Arc<AnyCredentialLayer<T>>,
@@ -213,17 +213,16 @@ fn has_query_parameter(uri: &http::Uri, name: &str) -> bool {
 
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for AnyCredential<S, T>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    ApiKey<S>:
-        Service<Request<ReqBody>, Response = Response<ResponseBody<ResBody>>, Error = S::Error>,
-    Jwt<S, T>:
-        Service<Request<ReqBody>, Response = Response<ResponseBody<ResBody>>, Error = S::Error>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    T: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = CredentialFuture<
-        <ApiKey<S> as Service<Request<ReqBody>>>::Future,
-        <Jwt<S, T> as Service<Request<ReqBody>>>::Future,
+        palisade_core::ResponseFuture<S::Future>,
+        palisade_jwt::ResponseFuture<S, ReqBody, T>,
         ResBody,
     >;
 
@@ -235,18 +234,14 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let future = match self.layer.route(&request) {
-            Route::ApiKey => {
-                let ready = self.take_ready();
-                Either::ApiKey {
-                    future: self.layer.apikey.layer(ready).call(request),
-                }
-            }
-            Route::Jwt => {
-                let ready = self.take_ready();
-                Either::Jwt {
-                    future: self.layer.jwt.layer(ready).call(request),
-                }
-            }
+            // The inner service made ready by `poll_ready` is the one called, through the
+            // layer's own decision: no service per layer, no clone per request.
+            Route::ApiKey => Either::ApiKey {
+                future: self.layer.apikey.__call_with(&mut self.inner, request),
+            },
+            Route::Jwt => Either::Jwt {
+                future: self.layer.jwt.__call_with(&mut self.inner, request),
+            },
             Route::Neither => Either::Missing {
                 response: Some(
                     self.layer
@@ -263,15 +258,6 @@ where
             },
         };
         CredentialFuture { inner: future }
-    }
-}
-
-impl<S: Clone, T> AnyCredential<S, T> {
-    /// The inner service made ready by `poll_ready`, leaving a clone in its place (tower's
-    /// readiness rule: the service polled ready is the one called).
-    fn take_ready(&mut self) -> S {
-        let clone = self.inner.clone();
-        std::mem::replace(&mut self.inner, clone)
     }
 }
 

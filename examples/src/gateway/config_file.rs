@@ -95,9 +95,10 @@ pub fn apply(flags: &mut Flags, path: &Path) -> Result<FromFile, ConfigError> {
             _ => {}
         }
     }
-    if has(&["server", "continue_traces"]) {
+    if config.server.continue_traces != palisade::config::ContinueTraces::Anyone {
         return Err(fail(
-            "`server.continue_traces`: the gateway continues every caller's trace".to_owned(),
+            "`server.continue_traces`: the gateway continues every caller's trace (\"anyone\")"
+                .to_owned(),
         ));
     }
     if has(&["server", "timeout"]) && !given("timeout") {

@@ -63,6 +63,21 @@ impl ApiKeyLayer {
     pub fn format(&self) -> &KeyFormat {
         &self.shared.format
     }
+
+    /// What the layer's service does with `request`, on an inner service the caller holds and
+    /// has made ready: for combinators (`palisade::AnyCredential`) that route a request to one
+    /// of several layers without a service per layer. Not a stable API.
+    #[doc(hidden)]
+    pub fn __call_with<S, ReqBody, ResBody>(
+        &self,
+        inner: &mut S,
+        request: http::Request<ReqBody>,
+    ) -> palisade_core::ResponseFuture<S::Future>
+    where
+        S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    {
+        super::call_with(&self.shared, inner, request)
+    }
 }
 
 impl<S> Layer<S> for ApiKeyLayer {

@@ -164,8 +164,23 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.shared.authenticate(request.headers(), request.uri()) {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        call_with(&self.shared, &mut self.inner, request)
+    }
+}
+
+/// The service's call with its state and inner service apart: what [`ApiKey::call`] does, and
+/// what `ApiKeyLayer::__call_with` offers combinators that hold the inner service themselves.
+pub(crate) fn call_with<S, ReqBody, ResBody>(
+    shared: &Shared,
+    inner: &mut S,
+    mut request: Request<ReqBody>,
+) -> ResponseFuture<S::Future>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    {
+        match shared.authenticate(request.headers(), request.uri()) {
             Ok(identity) => {
                 tracing::trace!(
                     principal = identity.subject(),
@@ -176,13 +191,13 @@ where
                 metrics::counter!("palisade_apikey_requests_total", "outcome" => "accepted")
                     .increment(1);
                 request.extensions_mut().insert(identity);
-                if let Some(name) = self.shared.sources.query_parameter() {
+                if let Some(name) = shared.sources.query_parameter() {
                     // Handlers and inner layers never see a key sent in the URL.
                     if let Some(uri) = without_query_parameter(request.uri(), name) {
                         *request.uri_mut() = uri;
                     }
                 }
-                ResponseFuture::inner(self.inner.call(request))
+                ResponseFuture::inner(inner.call(request))
             }
             Err(reason) => {
                 tracing::debug!(reason = reason.label(), "request refused: API key");
@@ -203,7 +218,7 @@ where
                     ]
                 );
                 ResponseFuture::rejected(
-                    self.shared.rejections[reason as usize].clone(),
+                    shared.rejections[reason as usize].clone(),
                     Protocol::of(request.headers()),
                 )
             }

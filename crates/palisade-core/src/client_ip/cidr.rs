@@ -40,7 +40,8 @@ pub struct InvalidCidr {
 }
 
 /// The widest network [`TrustedProxies`](super::TrustedProxies) believes, per family: wider
-/// ones (`0.0.0.0/0`) would let any client write its own address.
+/// ones (`0.0.0.0/0`) would let any client write its own address. IPv6's private ranges,
+/// unique local `fc00::/7` and link-local `fe80::/10`, are accepted whole.
 pub const MIN_TRUSTED_PREFIX_V4: u8 = 8;
 /// See [`MIN_TRUSTED_PREFIX_V4`].
 pub const MIN_TRUSTED_PREFIX_V6: u8 = 16;
@@ -129,11 +130,18 @@ impl Cidr {
 
 impl Cidr {
     /// `(network, mask)` of an IPv4 network, for the resolver's flat lists.
-    /// Wider than a trusted proxy network may be.
+    /// Wider than a trusted proxy network may be. IPv6's private ranges are accepted whole,
+    /// as `10.0.0.0/8` is: unique local `fc00::/7` and link-local `fe80::/10`.
     pub(super) fn is_too_broad(&self) -> bool {
         match self.repr {
             Repr::V4 { prefix, .. } => prefix < MIN_TRUSTED_PREFIX_V4,
-            Repr::V6 { prefix, .. } => prefix < MIN_TRUSTED_PREFIX_V6,
+            Repr::V6 {
+                network, prefix, ..
+            } => {
+                let unique_local = prefix >= 7 && network >> 121 == 0b111_1110;
+                let link_local = prefix >= 10 && network >> 118 == 0b11_1111_1010;
+                prefix < MIN_TRUSTED_PREFIX_V6 && !unique_local && !link_local
+            }
         }
     }
 

@@ -124,18 +124,25 @@ impl TrustedProxies {
                 Ok(cidr)
             })
             .collect::<Result<Vec<Cidr>, _>>()?;
-        Ok(Self::from_networks(networks))
+        Self::from_networks(networks)
     }
 
     /// Trusts the given networks, reading `X-Forwarded-For`.
-    pub fn from_networks(networks: impl IntoIterator<Item = Cidr>) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidCidr`] for the first network wider than [`new`](Self::new) accepts.
+    pub fn from_networks(networks: impl IntoIterator<Item = Cidr>) -> Result<Self, InvalidCidr> {
         let networks: Vec<Cidr> = networks.into_iter().collect();
-        Self {
+        if let Some(broad) = networks.iter().find(|cidr| cidr.is_too_broad()) {
+            return Err(InvalidCidr::too_broad(&broad.to_string()));
+        }
+        Ok(Self {
             v4: networks.iter().filter_map(Cidr::v4_parts).collect(),
             v6: networks.iter().filter_map(Cidr::v6_parts).collect(),
             networks,
             header: ForwardedHeader::default(),
-        }
+        })
     }
 
     /// Sets the header the trusted proxies write.

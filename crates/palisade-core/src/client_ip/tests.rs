@@ -313,9 +313,18 @@ fn networks_wider_than_a_proxy_network_are_refused() {
         "2001::/16",
         "::ffff:10.0.0.0/104",
         "192.0.2.7",
+        "fc00::/7",
+        "fd00::/8",
+        "fe80::/10",
     ] {
         TrustedProxies::new([entry]).unwrap();
     }
+    for entry in ["fc00::/6", "fe80::/9"] {
+        assert!(TrustedProxies::new([entry]).is_err(), "{entry}");
+    }
+    // The same rule for networks built in code.
+    let broad: Cidr = "0.0.0.0/0".parse().unwrap();
+    assert!(TrustedProxies::from_networks([broad]).is_err());
 }
 
 mod properties {
