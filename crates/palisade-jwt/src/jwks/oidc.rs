@@ -154,6 +154,19 @@ mod tests {
         assert!(jwks_uri(crash, "https://idp.example/tenant", false).is_err());
     }
 
+    /// Found by the `jwt_oidc` fuzz target: a number beyond `f64` in an ignored member
+    /// (`56.3e3333`) is valid JSON (RFC 8259 sets no range), and the document is accepted; the
+    /// harness's oracle, `serde_json::Value`, refused it. Kept so the two stay told apart.
+    #[test]
+    fn a_number_beyond_f64_in_an_ignored_member_is_accepted() {
+        let doc = br#"{"issuer":"https://idp.example/tenant","jwks_uri":"https://idp.example/k","x":56.3e3333}"#;
+        assert!(jwks_uri(doc, "https://idp.example/tenant", false).is_ok());
+        let found =
+            include_bytes!("../../../../fuzz/corpus/jwt_oidc/seed-regression-out-of-range-number");
+        // Whatever the verdict on the fuzzer's document, reading it never panics.
+        let _ = jwks_uri(found, "https://idp.example/tenant", false);
+    }
+
     #[test]
     fn the_discovery_url_is_under_the_issuer() {
         assert_eq!(
